@@ -1,0 +1,15 @@
+//! Schema migrations. The server applies them at start; the CLI
+//! (`cargo run -p migration --features cli -- status|up|down|fresh`) is for operators.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,207 @@
+//! Configuration, parsed once from the environment into one typed struct and validated before
+//! anything starts. A bad value stops the start with one line naming the variable.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default on a laptop).
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (`HOST`, default 127.0.0.1; the Docker image sets 0.0.0.0).
+    pub host: IpAddr,
+    /// Port to listen on (`PORT`, default 8000; 0 picks a free port).
+    pub port: u16,
+    /// Where the embedded SQLite file and the vector index live (`DATA_DIR`, default `./data`).
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`; a SQLite file in `DATA_DIR` when unset.
+    pub database_url: String,
+    /// `REDIS_URL`; the short-term store runs in-process when unset.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key (`REDIS_KEY_PREFIX`, default `assistant:`), so several
+    /// deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// `ADMIN_TOKEN`: authorises user creation. When unset, a random token is made for the run.
+    pub admin_token: Option<Secret>,
+    pub anthropic: AnthropicConfig,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Debug)]
+pub struct AnthropicConfig {
+    /// `ANTHROPIC_API_KEY`; chat answers fail with a clear error when unset.
+    pub api_key: Option<Secret>,
+    /// `ANTHROPIC_BASE_URL`, default `https://api.anthropic.com`.
+    pub base_url: String,
+    /// `ANTHROPIC_MODEL`, default `claude-sonnet-4-5`.
+    pub model: String,
+}
+
+/// Why the configuration was refused: which variable and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { variable, problem: problem.into() }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply their own variables.
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let host = match get("HOST") {
+            Some(value) => value
+                .parse()
+                .map_err(|_| invalid("HOST", format!("`{value}` is not an IP address (try 127.0.0.1 or 0.0.0.0)")))?,
+            None => IpAddr::from([127, 0, 0, 1]),
+        };
+        let port = match get("PORT") {
+            Some(value) => value
+                .parse()
+                .map_err(|_| invalid("PORT", format!("`{value}` is not a port number (0-65535)")))?,
+            None => 8000,
+        };
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => normalise_database_url(&url)?,
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("assistant.db").display()),
+        };
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
+        {
+            return Err(invalid("REDIS_URL", "must start with redis://, rediss:// or unix://"));
+        }
+        let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| "assistant:".into());
+
+        let admin_token = get("ADMIN_TOKEN").map(Secret::new);
+        if let Some(token) = &admin_token
+            && token.expose().len() < 16
+        {
+            return Err(invalid("ADMIN_TOKEN", "must be at least 16 characters long"));
+        }
+
+        let base_url = get("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(invalid("ANTHROPIC_BASE_URL", "must be an http:// or https:// URL"));
+        }
+        let anthropic = AnthropicConfig {
+            api_key: get("ANTHROPIC_API_KEY").map(Secret::new),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            model: get("ANTHROPIC_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into()),
+        };
+
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is neither `text` nor `json`"))),
+        };
+
+        Ok(Self {
+            host,
+            port,
+            data_dir,
+            database_url,
+            redis_url,
+            redis_key_prefix,
+            admin_token,
+            anthropic,
+            log_format,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// Accepts the URL forms hosting platforms hand out (Railway gives `postgresql://`).
+fn normalise_database_url(url: &str) -> Result<String, ConfigError> {
+    if let Some(rest) = url.strip_prefix("postgresql://") {
+        Ok(format!("postgres://{rest}"))
+    } else if url.starts_with("postgres://") || url.starts_with("sqlite:") {
+        Ok(url.to_owned())
+    } else {
+        Err(invalid("DATABASE_URL", "must start with postgres://, postgresql:// or sqlite:"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn no_environment_gives_the_embedded_default() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.port, 8000);
+        assert!(config.database_url.starts_with("sqlite://./data/assistant.db"));
+        assert!(config.redis_url.is_none());
+        assert!(config.is_sqlite());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let err = parse(&[("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        assert!(err.to_string().starts_with("invalid PORT:"), "{err}");
+        assert_eq!(parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable, "DATABASE_URL");
+        assert_eq!(parse(&[("ADMIN_TOKEN", "short")]).unwrap_err().variable, "ADMIN_TOKEN");
+    }
+
+    #[test]
+    fn railway_postgres_urls_are_accepted() {
+        let config = parse(&[("DATABASE_URL", "postgresql://u:p@h:5432/db")]).unwrap();
+        assert_eq!(config.database_url, "postgres://u:p@h:5432/db");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = parse(&[("ADMIN_TOKEN", "a-very-secret-admin-token")]).unwrap();
+        assert!(!format!("{config:?}").contains("a-very-secret"));
+    }
+}

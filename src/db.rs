@@ -1,0 +1,46 @@
+//! Connecting to SQL and bringing the schema up to date.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait as _};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, TransactionTrait as _};
+
+use crate::config::Config;
+
+/// An arbitrary constant that names "schema migration" among PostgreSQL advisory locks.
+const MIGRATION_LOCK_ID: i64 = 0x5A55_1574_0000_0001;
+
+pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if config.is_sqlite() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("could not create DATA_DIR {}", config.data_dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(if config.is_sqlite() { 8 } else { 16 })
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.context("could not connect to the database (DATABASE_URL)")?;
+
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            // WAL lets readers proceed while a write is in progress.
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await.context("enabling WAL on SQLite")?;
+            Migrator::up(&db, None).await.context("migrating the SQLite database")?;
+        }
+        DbBackend::Postgres => {
+            // Several replicas may start at once: one migrates, the others wait for it and then
+            // find nothing left to do.
+            let txn = db.begin().await?;
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
+                .await
+                .context("taking the migration lock")?;
+            Migrator::up(&txn, None).await.context("migrating the PostgreSQL database")?;
+            txn.commit().await.context("committing the migration")?;
+        }
+        other => anyhow::bail!("unsupported database backend {other:?}"),
+    }
+    Ok(db)
+}

@@ -1,0 +1,56 @@
+//! One error type for the whole app, mapped to a client-facing `extensions.code` in one place
+//! (see `graphql::errors`). Internal details are logged there and never shown to clients.
+
+/// The codes clients can rely on in `errors[].extensions.code`.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const UPSTREAM_ERROR: &str = "UPSTREAM_ERROR";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The named thing does not exist, or belongs to someone else (indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::BadInput(message.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => code::UNAUTHENTICATED,
+            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::NotFound(_) => code::NOT_FOUND,
+            Self::BadInput(_) => code::BAD_USER_INPUT,
+            Self::RateLimited(_) => code::RATE_LIMITED,
+            Self::Database(_) | Self::Internal(_) => code::INTERNAL,
+        }
+    }
+
+    /// Whether the message is for the log only.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Database(_) | Self::Internal(_))
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

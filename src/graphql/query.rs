@@ -1,0 +1,96 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+
+use super::connection::{PageArgs, connection, parse_id};
+use super::types::{
+    ApiKey, Conversation, LearnedPattern, Memory, MemoryFilter, Preference, ServerInfo, User,
+};
+use super::{ContextExt as _, GqlResult};
+use crate::services::{auth, conversations, memories, patterns, preferences};
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The user the API key belongs to.
+    async fn me(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        let user_id = ctx.user_id()?;
+        Ok(auth::find_user(&ctx.state().db, user_id).await?.into())
+    }
+
+    /// The caller's API keys, live and revoked, oldest first.
+    async fn api_keys(&self, ctx: &Context<'_>) -> GqlResult<Vec<ApiKey>> {
+        let user_id = ctx.user_id()?;
+        Ok(auth::list_keys(&ctx.state().db, user_id).await?.into_iter().map(ApiKey::from).collect())
+    }
+
+    /// The caller's conversations, newest first.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Connection<String, Conversation>> {
+        let page = PageArgs { first, after, last, before }.decode()?;
+        let user_id = ctx.user_id()?;
+        let page = conversations::list(&ctx.state().db, user_id, page).await?;
+        Ok(connection(page, Conversation::from))
+    }
+
+    /// One of the caller's conversations (NOT_FOUND when there is no such conversation).
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Conversation>> {
+        let id = parse_id("id", &id)?;
+        let user_id = ctx.user_id()?;
+        Ok(Some(conversations::get(&ctx.state().db, user_id, id).await?.into()))
+    }
+
+    /// The caller's current memories, newest first.
+    async fn memories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<MemoryFilter>,
+    ) -> GqlResult<Connection<String, Memory>> {
+        let page = PageArgs { first, after, last, before }.decode()?;
+        let user_id = ctx.user_id()?;
+        let filter = filter.unwrap_or_default();
+        let filter = memories::MemoryFilter { category: filter.category, since: filter.since };
+        let page = memories::list(&ctx.state().db, user_id, filter, page).await?;
+        Ok(connection(page, Memory::from))
+    }
+
+    /// One of the caller's memories (NOT_FOUND when there is no such memory).
+    async fn memory(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Memory>> {
+        let id = parse_id("id", &id)?;
+        let user_id = ctx.user_id()?;
+        Ok(Some(memories::get(&ctx.state().db, user_id, id).await?.into()))
+    }
+
+    /// The caller's preferences, by key.
+    async fn preferences(&self, ctx: &Context<'_>) -> GqlResult<Vec<Preference>> {
+        let user_id = ctx.user_id()?;
+        Ok(preferences::list(&ctx.state().db, user_id).await?.into_iter().map(Preference::from).collect())
+    }
+
+    /// What the assistant has learned about how the caller behaves, most certain first.
+    async fn learned_patterns(&self, ctx: &Context<'_>) -> GqlResult<Vec<LearnedPattern>> {
+        let user_id = ctx.user_id()?;
+        Ok(patterns::list(&ctx.state().db, user_id).await?.into_iter().map(LearnedPattern::from).collect())
+    }
+
+    /// What this server runs on. Needs no key.
+    async fn server_info(&self, ctx: &Context<'_>) -> ServerInfo {
+        let state = ctx.state();
+        ServerInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            database: if state.config.is_sqlite() { "sqlite" } else { "postgres" }.into(),
+            short_term_store: state.short_term.name().into(),
+        }
+    }
+}
+

@@ -1,0 +1,141 @@
+//! A Claude-powered personal assistant that remembers, learns and adapts, served as one GraphQL
+//! API. [`Application::build`] turns a [`Config`] into a server bound to its port (tests bind
+//! port 0); `main.rs` only reads the configuration and runs it.
+
+pub mod config;
+mod db;
+pub mod error;
+pub mod graphql;
+mod http;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use rand::RngCore as _;
+use sea_orm::DatabaseConnection;
+
+pub use config::Config;
+use config::Secret;
+use store::{InProcessStore, RedisStore, ShortTermStore, WindowPolicy};
+
+/// What every request can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub short_term: Arc<dyn ShortTermStore>,
+    pub config: Arc<Config>,
+    /// `ADMIN_TOKEN`, or a random one made for this run.
+    pub admin_token: Secret,
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to SQL (migrating it) and the short-term store, and binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect_and_migrate(&config).await?;
+        let short_term: Arc<dyn ShortTermStore> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisStore::connect(url, &config.redis_key_prefix, WindowPolicy::default())
+                    .await
+                    .context("REDIS_URL is set but Redis cannot be used")?,
+            ),
+            None => Arc::new(InProcessStore::new(WindowPolicy::default())),
+        };
+        let admin_token = match &config.admin_token {
+            Some(token) => token.clone(),
+            None => generated_admin_token(&config),
+        };
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("could not listen on {address} (is PORT in use?)"))?;
+
+        let state = AppState { db, short_term, config: Arc::new(config), admin_token };
+        let schema = graphql::build_schema(Some(state.clone()));
+        let router = http::router(schema, state.clone());
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until ctrl-c or SIGTERM, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let address = self.listener.local_addr()?;
+        tracing::info!(
+            %address,
+            database = if self.state.config.is_sqlite() { "sqlite" } else { "postgres" },
+            short_term_store = self.state.short_term.name(),
+            "serving GraphQL at http://{address}/graphql"
+        );
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Without `ADMIN_TOKEN`, a newcomer still needs a way to create the first user: make a random
+/// token for this run only and say how to use it. Never a fixed default.
+fn generated_admin_token(config: &Config) -> Secret {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("adm_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let host = if config.host.is_unspecified() { "localhost".to_string() } else { config.host.to_string() };
+    eprintln!(
+        "\nADMIN_TOKEN is not set, so this run uses a one-time admin token:\n\n    {token}\n\n\
+         Create a user (the reply holds their API key):\n\n    \
+         curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer {token}' \\\n      \
+         -H 'Content-Type: application/json' \\\n      \
+         -d '{{\"query\":\"mutation {{ createUser(input: {{displayName: \\\"Ada\\\"}}) {{ user {{ id }} apiKey }} }}\"}}'\n\n\
+         Set ADMIN_TOKEN to keep one token across restarts.\n",
+        port = config.port,
+    );
+    Secret::new(token)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,185 @@
+//! Long-term memories: things about the user worth knowing in later conversations.
+//! Changes keep the former version in the memory's history.
+
+use chrono::{DateTime, Utc};
+use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
+use entity::{memory, memory_history, prelude::*};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::page::{Order, Page, PageRequest, fetch_page};
+use super::{new_id, now, validate};
+use crate::error::{AppError, AppResult};
+
+pub const MAX_CONTENT_CHARS: usize = 2000;
+pub const DEFAULT_IMPORTANCE: f64 = 0.5;
+
+pub struct NewMemory<'a> {
+    pub content: &'a str,
+    pub category: Option<MemoryCategory>,
+    pub importance: Option<f64>,
+}
+
+/// Stores a memory the user asked for. The same content twice gives back the memory already
+/// stored rather than a duplicate.
+pub async fn remember(db: &DatabaseConnection, user_id: Uuid, new: NewMemory<'_>) -> AppResult<memory::Model> {
+    let content = validate::required_text("content", new.content, MAX_CONTENT_CHARS)?;
+    let importance = validate::unit_interval("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?;
+    if let Some(existing) = find_same_content(db, user_id, &content).await? {
+        return Ok(existing);
+    }
+    let now = now();
+    Ok(memory::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user_id),
+        content: Set(content),
+        category: Set(new.category.unwrap_or(MemoryCategory::Fact)),
+        importance: Set(importance),
+        source: Set(MemorySource::Explicit),
+        source_message_id: Set(None),
+        embedding: Set(None),
+        embedding_model: Set(None),
+        embedding_dim: Set(None),
+        valid_from: Set(now),
+        valid_to: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// A live memory of the user with the same content, ignoring case.
+async fn find_same_content(db: &DatabaseConnection, user_id: Uuid, content: &str) -> AppResult<Option<memory::Model>> {
+    // `lower()` on both sides, so the comparison is the database's own on SQLite and PostgreSQL.
+    Ok(Memory::find()
+        .filter(memory::Column::UserId.eq(user_id))
+        .filter(memory::Column::ValidTo.is_null())
+        .filter(ExprTrait::eq(Func::lower(Expr::col(memory::Column::Content)), Func::lower(Expr::val(content))))
+        .one(db)
+        .await?)
+}
+
+/// Filters for listing memories.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryFilter {
+    pub category: Option<MemoryCategory>,
+    /// Only memories created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The caller's live memories, newest first.
+pub async fn list(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    filter: MemoryFilter,
+    page: PageRequest,
+) -> AppResult<Page<memory::Model>> {
+    let mut select = Memory::find()
+        .filter(memory::Column::UserId.eq(user_id))
+        .filter(memory::Column::ValidTo.is_null());
+    if let Some(category) = filter.category {
+        select = select.filter(memory::Column::Category.eq(category));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(memory::Column::CreatedAt.gte(since));
+    }
+    fetch_page(db, select, memory::Column::Id, Order::NewestFirst, page).await
+}
+
+pub async fn get(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> AppResult<memory::Model> {
+    Memory::find_by_id(id)
+        .filter(memory::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("memory"))
+}
+
+pub struct MemoryChanges<'a> {
+    pub content: Option<&'a str>,
+    pub category: Option<MemoryCategory>,
+    pub importance: Option<f64>,
+}
+
+/// Changes a memory, keeping the version it replaces in the history.
+pub async fn update(db: &DatabaseConnection, user_id: Uuid, id: Uuid, changes: MemoryChanges<'_>) -> AppResult<memory::Model> {
+    let content = changes
+        .content
+        .map(|c| validate::required_text("content", c, MAX_CONTENT_CHARS))
+        .transpose()?;
+    let importance = changes.importance.map(|i| validate::unit_interval("importance", i)).transpose()?;
+    if content.is_none() && changes.category.is_none() && importance.is_none() {
+        return Err(AppError::bad_input("nothing to change: give content, category or importance"));
+    }
+
+    let txn = db.begin().await?;
+    let old = Memory::find_by_id(id)
+        .filter(memory::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("memory"))?;
+    let now = now();
+    memory_history::ActiveModel {
+        id: Set(new_id()),
+        memory_id: Set(old.id),
+        user_id: Set(user_id),
+        content: Set(old.content.clone()),
+        category: Set(old.category),
+        importance: Set(old.importance),
+        change: Set(MemoryChange::Updated),
+        valid_from: Set(old.updated_at),
+        valid_to: Set(now),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+
+    let content_changed = content.as_ref().is_some_and(|c| *c != old.content);
+    let mut active: memory::ActiveModel = old.into();
+    if let Some(content) = content {
+        active.content = Set(content);
+    }
+    if content_changed {
+        // The stored vector described the old text; the embedder recomputes it.
+        active.embedding = Set(None);
+        active.embedding_model = Set(None);
+        active.embedding_dim = Set(None);
+    }
+    if let Some(category) = changes.category {
+        active.category = Set(category);
+    }
+    if let Some(importance) = importance {
+        active.importance = Set(importance);
+    }
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Deletes a memory and its history for good (the user asked to forget it).
+pub async fn forget(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> AppResult<()> {
+    let deleted = Memory::delete_many()
+        .filter(memory::Column::Id.eq(id))
+        .filter(memory::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(AppError::NotFound("memory"));
+    }
+    Ok(())
+}
+
+/// Former versions of one of the caller's memories, oldest first.
+pub async fn history(db: &DatabaseConnection, user_id: Uuid, memory_id: Uuid) -> AppResult<Vec<memory_history::Model>> {
+    Ok(MemoryHistory::find()
+        .filter(memory_history::Column::MemoryId.eq(memory_id))
+        .filter(memory_history::Column::UserId.eq(user_id))
+        .order_by_asc(memory_history::Column::Id)
+        .all(db)
+        .await?)
+}

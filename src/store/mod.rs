@@ -1,0 +1,6 @@
+//! Stores that hold nothing SQL could not rebuild: the short-term conversation window
+//! (Redis or in-process) and, later, the vector index.
+
+pub mod short_term;
+
+pub use short_term::{InProcessStore, RedisStore, ShortTermStore, Turn, WindowPolicy};

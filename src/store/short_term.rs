@@ -1,0 +1,256 @@
+//! The short-term window: the last turns of each conversation, kept close at hand so a chat turn
+//! does not have to read history from SQL. Redis when `REDIS_URL` is set (shared by replicas),
+//! in-process otherwise. A window is a cache: a miss means "load it from SQL and `replace` it".
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use entity::enums::MessageRole;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One message as the window keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub message_id: Uuid,
+    pub role: MessageRole,
+    pub content: String,
+}
+
+/// How much of a conversation the window keeps, and for how long after its last use.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowPolicy {
+    pub max_turns: usize,
+    pub ttl: Duration,
+}
+
+impl Default for WindowPolicy {
+    fn default() -> Self {
+        Self { max_turns: 20, ttl: Duration::from_secs(24 * 3600) }
+    }
+}
+
+#[async_trait]
+pub trait ShortTermStore: Send + Sync {
+    /// Which implementation this is, for logs and `/readyz`.
+    fn name(&self) -> &'static str;
+
+    /// Appends a turn to a window that is already cached (oldest turns beyond the cap fall off).
+    /// A window that is not cached stays absent, so a later read misses and reloads it whole
+    /// from SQL instead of seeing a window with a hole in it.
+    async fn push(&self, conversation: Uuid, turn: &Turn) -> anyhow::Result<()>;
+
+    /// The cached window, oldest turn first, or `None` on a miss.
+    async fn window(&self, conversation: Uuid) -> anyhow::Result<Option<Vec<Turn>>>;
+
+    /// Replaces the window (after loading it from SQL), keeping the newest `max_turns`.
+    async fn replace(&self, conversation: Uuid, turns: &[Turn]) -> anyhow::Result<()>;
+
+    /// Drops the window (the conversation was deleted).
+    async fn forget(&self, conversation: Uuid) -> anyhow::Result<()>;
+
+    /// Checks that the store can be used (for `/readyz`).
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// Windows in Redis lists, one key per conversation, capped with LTRIM and expired with a TTL.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    key_prefix: String,
+    policy: WindowPolicy,
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str, key_prefix: &str, policy: WindowPolicy) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let connection = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .context("timed out connecting to Redis")?
+        .context("could not connect to Redis")?;
+        Ok(Self { connection, key_prefix: key_prefix.to_owned(), policy })
+    }
+
+    fn key(&self, conversation: Uuid) -> String {
+        format!("{}window:{conversation}", self.key_prefix)
+    }
+
+    fn ttl_secs(&self) -> i64 {
+        self.policy.ttl.as_secs().max(1) as i64
+    }
+
+    fn trim_start(&self) -> isize {
+        -(self.policy.max_turns as isize)
+    }
+}
+
+#[async_trait]
+impl ShortTermStore for RedisStore {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn push(&self, conversation: Uuid, turn: &Turn) -> anyhow::Result<()> {
+        let key = self.key(conversation);
+        let value = serde_json::to_string(turn)?;
+        let mut connection = self.connection.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("RPUSHX")
+            .arg(&key)
+            .arg(value)
+            .ignore()
+            .ltrim(&key, self.trim_start(), -1)
+            .ignore()
+            .expire(&key, self.ttl_secs())
+            .ignore()
+            .query_async::<()>(&mut connection)
+            .await
+            .with_context(|| format!("redis: appending to the window of conversation {conversation}"))
+    }
+
+    async fn window(&self, conversation: Uuid) -> anyhow::Result<Option<Vec<Turn>>> {
+        let mut connection = self.connection.clone();
+        let raw: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.key(conversation))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut connection)
+            .await
+            .with_context(|| format!("redis: reading the window of conversation {conversation}"))?;
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.iter()
+            .map(|item| serde_json::from_str(item).context("redis: a window entry is not a turn"))
+            .collect::<anyhow::Result<Vec<Turn>>>()
+            .map(Some)
+    }
+
+    async fn replace(&self, conversation: Uuid, turns: &[Turn]) -> anyhow::Result<()> {
+        let key = self.key(conversation);
+        let keep = &turns[turns.len().saturating_sub(self.policy.max_turns)..];
+        let values = keep.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key).ignore();
+        if !values.is_empty() {
+            pipe.rpush(&key, values).ignore().expire(&key, self.ttl_secs()).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection)
+            .await
+            .with_context(|| format!("redis: replacing the window of conversation {conversation}"))
+    }
+
+    async fn forget(&self, conversation: Uuid) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(self.key(conversation))
+            .query_async::<()>(&mut connection)
+            .await
+            .with_context(|| format!("redis: deleting the window of conversation {conversation}"))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING").query_async::<String>(&mut connection).await.context("redis: PING failed")?;
+        Ok(())
+    }
+}
+
+struct CachedWindow {
+    turns: VecDeque<Turn>,
+    expires_at: Instant,
+}
+
+/// Windows in this process's memory, for a single instance with no Redis.
+pub struct InProcessStore {
+    windows: Mutex<HashMap<Uuid, CachedWindow>>,
+    policy: WindowPolicy,
+}
+
+/// Above this many cached windows, expired ones are swept out on the next write.
+const SWEEP_ABOVE: usize = 4096;
+
+impl InProcessStore {
+    pub fn new(policy: WindowPolicy) -> Self {
+        Self { windows: Mutex::new(HashMap::new()), policy }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CachedWindow>> {
+        // A panic while holding the lock cannot leave a window half-written in a way that
+        // matters for a cache, so a poisoned lock is still usable.
+        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl ShortTermStore for InProcessStore {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
+    async fn push(&self, conversation: Uuid, turn: &Turn) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut windows = self.lock();
+        match windows.get_mut(&conversation) {
+            Some(window) if window.expires_at > now => {
+                window.turns.push_back(turn.clone());
+                while window.turns.len() > self.policy.max_turns {
+                    window.turns.pop_front();
+                }
+                window.expires_at = now + self.policy.ttl;
+            }
+            Some(_) => {
+                windows.remove(&conversation);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn window(&self, conversation: Uuid) -> anyhow::Result<Option<Vec<Turn>>> {
+        let windows = self.lock();
+        Ok(windows
+            .get(&conversation)
+            .filter(|window| window.expires_at > Instant::now() && !window.turns.is_empty())
+            .map(|window| window.turns.iter().cloned().collect()))
+    }
+
+    async fn replace(&self, conversation: Uuid, turns: &[Turn]) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut windows = self.lock();
+        if windows.len() > SWEEP_ABOVE {
+            windows.retain(|_, window| window.expires_at > now);
+        }
+        let keep = &turns[turns.len().saturating_sub(self.policy.max_turns)..];
+        if keep.is_empty() {
+            windows.remove(&conversation);
+        } else {
+            windows.insert(
+                conversation,
+                CachedWindow { turns: keep.iter().cloned().collect(), expires_at: now + self.policy.ttl },
+            );
+        }
+        Ok(())
+    }
+
+    async fn forget(&self, conversation: Uuid) -> anyhow::Result<()> {
+        self.lock().remove(&conversation);
+        Ok(())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
