@@ -53,7 +53,7 @@ pub async fn set_explicit(db: &DatabaseConnection, user_id: Uuid, key: &str, val
                     preference::Column::Confidence,
                     preference::Column::UpdatedAt,
                 ])
-                .value(preference::Column::EvidenceCount, Expr::col(preference::Column::EvidenceCount).add(1))
+                .value(preference::Column::EvidenceCount, Expr::col((preference::Entity, preference::Column::EvidenceCount)).add(1))
                 .to_owned(),
         )
         .exec(db)

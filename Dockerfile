@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+
+# ---- build ------------------------------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /app
+
+# Dependencies first, against stub sources, so code changes do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+COPY entity/Cargo.toml entity/
+COPY migration/Cargo.toml migration/
+RUN mkdir -p src entity/src migration/src \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs entity/src/lib.rs migration/src/lib.rs \
+ && echo 'fn main() {}' > migration/src/main.rs \
+ && cargo build --release --locked --bin assistant \
+ && rm -rf src entity/src migration/src
+
+COPY src src
+COPY entity/src entity/src
+COPY migration/src migration/src
+# Make sure cargo sees the real sources as newer than the stubs.
+RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs \
+ && cargo build --release --locked --bin assistant
+
+# ---- run --------------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /app assistant \
+ && install -d -o assistant -g assistant /app/data
+COPY --from=build /app/target/release/assistant /usr/local/bin/assistant
+
+WORKDIR /app
+USER assistant
+# PORT is honoured (Railway sets it); DATA_DIR holds the SQLite file and the vector index when no
+# DATABASE_URL is given, so mount a volume there for the embedded mode.
+ENV HOST=0.0.0.0 \
+    PORT=8000 \
+    DATA_DIR=/app/data \
+    LOG_FORMAT=json
+EXPOSE 8000
+VOLUME ["/app/data"]
+CMD ["assistant"]

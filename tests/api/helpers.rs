@@ -1,0 +1,166 @@
+use std::collections::HashMap;
+
+use assistant::{AppState, Application, Config};
+use sea_orm::{ConnectionTrait as _, Database};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub state: AppState,
+    pub backend: Backend,
+    client: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Runs each named `async fn name(app: TestApp)` as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap()).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                    super::$name(app).await
+                }
+            }
+        })*
+    };
+}
+
+/// Whether PostgreSQL + Redis runs are available; under CI their absence is a failure, not a skip.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the PostgreSQL suite: set TEST_DATABASE_URL (and TEST_REDIS_URL)")
+        }
+        None => {
+            eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of this test");
+            None
+        }
+    }
+}
+
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL").ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None if std::env::var_os("CI").is_some() => panic!("CI must run the Redis tests: set TEST_REDIS_URL"),
+        None => None,
+    }
+}
+
+/// A fresh, empty PostgreSQL database; returns its URL.
+async fn fresh_postgres_database(admin_url: &str) -> String {
+    let name = format!("assistant_test_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(admin_url).await.expect("connect to TEST_DATABASE_URL");
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+    admin.close().await.ok();
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let base = base.rsplit_once('/').map(|(server, _db)| server).unwrap_or(base);
+    format!("{base}/{name}{query}")
+}
+
+impl TestApp {
+    /// Starts the server on port 0; `None` when the backend is not available here.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            assistant::telemetry::init(assistant::config::LogFormat::Text);
+        }
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("PORT", "0".to_string()),
+            ("DATA_DIR", data_dir.path().display().to_string()),
+            ("ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+            ("REDIS_KEY_PREFIX", format!("test:{}:", Uuid::new_v4().simple())),
+        ]);
+        if backend == Backend::Postgres {
+            let admin_url = postgres_url()?;
+            vars.insert("DATABASE_URL", fresh_postgres_database(&admin_url).await);
+            if let Some(redis) = redis_url() {
+                vars.insert("REDIS_URL", redis);
+            }
+        }
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
+        let app = Application::build(config).await.expect("build app");
+        let port = app.port();
+        let state = app.state().clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        Some(Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+            backend,
+            client: reqwest::Client::new(),
+            _data_dir: data_dir,
+        })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a GraphQL request with `Authorization: Bearer <key>` when a key is given; returns
+    /// the whole JSON response (`data` and `errors`).
+    pub async fn gql(&self, key: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("send GraphQL request");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.expect("GraphQL response is JSON")
+    }
+
+    /// Like [`gql`], but fails the test on any error and returns `data`.
+    pub async fn data(&self, key: &str, query: &str, variables: Value) -> Value {
+        let response = self.gql(Some(key), query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+
+    /// Creates a user through the API with the admin token; returns (user id, API key).
+    pub async fn create_user(&self, name: &str) -> (String, String) {
+        let data = self
+            .data(
+                ADMIN_TOKEN,
+                "mutation($name: String!) { createUser(input: {displayName: $name}) { user { id displayName } apiKey } }",
+                json!({ "name": name }),
+            )
+            .await;
+        let payload = &data["createUser"];
+        assert_eq!(payload["user"]["displayName"], name);
+        (payload["user"]["id"].as_str().unwrap().to_owned(), payload["apiKey"].as_str().unwrap().to_owned())
+    }
+}
+
+/// The `extensions.code` of the first error of a response (panics if there is none).
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code, got {response:#}"))
+}
+
+pub fn error_message(response: &Value) -> &str {
+    response["errors"][0]["message"].as_str().unwrap_or_default()
+}

@@ -1,0 +1,72 @@
+//! The short-term window store, against both implementations (Redis when `TEST_REDIS_URL` is set).
+
+use std::time::Duration;
+
+use assistant::store::{InProcessStore, RedisStore, ShortTermStore, Turn, WindowPolicy};
+use entity::enums::MessageRole;
+use uuid::Uuid;
+
+fn turn(i: usize) -> Turn {
+    Turn {
+        message_id: Uuid::now_v7(),
+        role: if i % 2 == 0 { MessageRole::User } else { MessageRole::Assistant },
+        content: format!("turn {i} — ünïcödé 🌍"),
+    }
+}
+
+const POLICY: WindowPolicy = WindowPolicy { max_turns: 4, ttl: Duration::from_secs(60) };
+
+async fn window_contract(store: &dyn ShortTermStore) {
+    let conversation = Uuid::now_v7();
+    assert_eq!(store.window(conversation).await.unwrap(), None);
+
+    // Pushing to an uncached window leaves it absent, so the next read reloads all from SQL.
+    store.push(conversation, &turn(0)).await.unwrap();
+    assert_eq!(store.window(conversation).await.unwrap(), None);
+
+    // Replace keeps the newest `max_turns`, oldest first.
+    let turns: Vec<Turn> = (0..6).map(turn).collect();
+    store.replace(conversation, &turns).await.unwrap();
+    assert_eq!(store.window(conversation).await.unwrap().unwrap(), turns[2..].to_vec());
+
+    // Push appends and drops the oldest beyond the cap.
+    let next = turn(6);
+    store.push(conversation, &next).await.unwrap();
+    let mut expected = turns[3..].to_vec();
+    expected.push(next);
+    assert_eq!(store.window(conversation).await.unwrap().unwrap(), expected);
+
+    // Windows are per conversation.
+    assert_eq!(store.window(Uuid::now_v7()).await.unwrap(), None);
+
+    store.forget(conversation).await.unwrap();
+    assert_eq!(store.window(conversation).await.unwrap(), None);
+    store.ping().await.unwrap();
+}
+
+async fn windows_expire(store: &dyn ShortTermStore) {
+    let conversation = Uuid::now_v7();
+    store.replace(conversation, &[turn(0)]).await.unwrap();
+    assert!(store.window(conversation).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(store.window(conversation).await.unwrap(), None, "{} window outlived its TTL", store.name());
+}
+
+const SHORT_TTL: WindowPolicy = WindowPolicy { max_turns: 4, ttl: Duration::from_secs(1) };
+
+#[tokio::test]
+async fn in_process_window() {
+    window_contract(&InProcessStore::new(POLICY)).await;
+    windows_expire(&InProcessStore::new(SHORT_TTL)).await;
+}
+
+#[tokio::test]
+async fn redis_window() {
+    let Some(url) = crate::helpers::redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: skipping the Redis window test");
+        return;
+    };
+    let prefix = format!("test:{}:", Uuid::new_v4().simple());
+    window_contract(&RedisStore::connect(&url, &prefix, POLICY).await.unwrap()).await;
+    windows_expire(&RedisStore::connect(&url, &prefix, SHORT_TTL).await.unwrap()).await;
+}
