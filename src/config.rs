@@ -95,9 +95,9 @@ impl Config {
             None => IpAddr::from([127, 0, 0, 1]),
         };
         let port = match get("PORT") {
-            Some(value) => value
-                .parse()
-                .map_err(|_| invalid("PORT", format!("`{value}` is not a port number (0-65535)")))?,
+            Some(value) => {
+                value.parse().map_err(|_| invalid("PORT", format!("`{value}` is not a port number (0-65535)")))?
+            }
             None => 8000,
         };
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
@@ -136,17 +136,7 @@ impl Config {
             Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is neither `text` nor `json`"))),
         };
 
-        Ok(Self {
-            host,
-            port,
-            data_dir,
-            database_url,
-            redis_url,
-            redis_key_prefix,
-            admin_token,
-            anthropic,
-            log_format,
-        })
+        Ok(Self { host, port, data_dir, database_url, redis_url, redis_key_prefix, admin_token, anthropic, log_format })
     }
 
     pub fn is_sqlite(&self) -> bool {

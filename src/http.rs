@@ -59,10 +59,12 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
 async fn identify(app: &AppState, credential: Option<&str>) -> Result<Caller, AppError> {
     match credential {
         None => Ok(Caller::Anonymous),
-        Some(credential) => match credential.trim().strip_prefix("Bearer ").or_else(|| credential.strip_prefix("bearer ")) {
-            Some(token) => auth::identify(&app.db, &app.admin_token, token.trim()).await,
-            None => Ok(Caller::InvalidKey),
-        },
+        Some(credential) => {
+            match credential.trim().strip_prefix("Bearer ").or_else(|| credential.strip_prefix("bearer ")) {
+                Some(token) => auth::identify(&app.db, &app.admin_token, token.trim()).await,
+                None => Ok(Caller::InvalidKey),
+            }
+        }
     }
 }
 

@@ -135,11 +135,7 @@ enum MessageFeedback {
 
 /// Rows owned by a user disappear with the user.
 fn owned_by_user<T: IntoIden + 'static>(table: T, column: T) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(table, column)
-        .to(Users::Table, Users::Id)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
+    ForeignKey::create().from(table, column).to(Users::Table, Users::Id).on_delete(ForeignKeyAction::Cascade).to_owned()
 }
 
 fn index<T: IntoIden + 'static>(name: &str, table: T, columns: Vec<T>) -> IndexCreateStatement {
@@ -182,9 +178,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(index("idx_api_keys_user", ApiKeys::Table, vec![ApiKeys::UserId, ApiKeys::Id]))
-            .await?;
+        manager.create_index(index("idx_api_keys_user", ApiKeys::Table, vec![ApiKeys::UserId, ApiKeys::Id])).await?;
 
         manager
             .create_table(
@@ -245,9 +239,7 @@ impl MigrationTrait for Migration {
                 vec![Messages::ConversationId, Messages::Id],
             ))
             .await?;
-        manager
-            .create_index(index("idx_messages_user", Messages::Table, vec![Messages::UserId, Messages::Id]))
-            .await?;
+        manager.create_index(index("idx_messages_user", Messages::Table, vec![Messages::UserId, Messages::Id])).await?;
 
         manager
             .create_table(
@@ -271,9 +263,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(index("idx_memories_user", Memories::Table, vec![Memories::UserId, Memories::Id]))
-            .await?;
+        manager.create_index(index("idx_memories_user", Memories::Table, vec![Memories::UserId, Memories::Id])).await?;
 
         manager
             .create_table(

@@ -2,7 +2,7 @@
 //! the item's id.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{OutputType, ID};
+use async_graphql::{ID, OutputType};
 use base64::Engine as _;
 use uuid::Uuid;
 
@@ -57,9 +57,7 @@ keyed!(entity::conversation::Model, entity::message::Model, entity::memory::Mode
 
 pub fn connection<M: Keyed, N: OutputType>(page: Page<M>, to_node: impl Fn(M) -> N) -> Connection<String, N> {
     let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
-    connection
-        .edges
-        .extend(page.items.into_iter().map(|item| Edge::new(encode_cursor(item.key()), to_node(item))));
+    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(encode_cursor(item.key()), to_node(item))));
     connection
 }
 

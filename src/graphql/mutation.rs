@@ -20,7 +20,11 @@ impl MutationRoot {
     }
 
     /// Makes another API key for the caller (e.g. one per device).
-    async fn create_api_key(&self, ctx: &Context<'_>, input: Option<CreateApiKeyInput>) -> GqlResult<CreateApiKeyPayload> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<CreateApiKeyInput>,
+    ) -> GqlResult<CreateApiKeyPayload> {
         let user_id = ctx.user_id()?;
         let input = input.unwrap_or_default();
         let key = auth::create_key(&ctx.state().db, user_id, input.name.as_deref()).await?;
@@ -64,11 +68,8 @@ impl MutationRoot {
     /// Stores something the assistant should remember. Saying the same thing twice keeps one memory.
     async fn remember(&self, ctx: &Context<'_>, input: RememberInput) -> GqlResult<Memory> {
         let user_id = ctx.user_id()?;
-        let new = memories::NewMemory {
-            content: &input.content,
-            category: input.category,
-            importance: input.importance,
-        };
+        let new =
+            memories::NewMemory { content: &input.content, category: input.category, importance: input.importance };
         Ok(memories::remember(&ctx.state().db, user_id, new).await?.into())
     }
 

@@ -2,9 +2,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
 use super::connection::{PageArgs, connection, parse_id};
-use super::types::{
-    ApiKey, Conversation, LearnedPattern, Memory, MemoryFilter, Preference, ServerInfo, User,
-};
+use super::types::{ApiKey, Conversation, LearnedPattern, Memory, MemoryFilter, Preference, ServerInfo, User};
 use super::{ContextExt as _, GqlResult};
 use crate::services::{auth, conversations, memories, patterns, preferences};
 
@@ -93,4 +91,3 @@ impl QueryRoot {
         }
     }
 }
-

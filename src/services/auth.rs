@@ -8,8 +8,7 @@ use base64::Engine as _;
 use entity::{api_key, prelude::*, user};
 use rand::RngCore as _;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -40,9 +39,9 @@ impl Caller {
     pub fn user_id(&self) -> AppResult<Uuid> {
         match self {
             Self::User { user_id, .. } => Ok(*user_id),
-            Self::Anonymous => Err(AppError::Unauthenticated(
-                "this needs an API key: send `Authorization: Bearer <key>`",
-            )),
+            Self::Anonymous => {
+                Err(AppError::Unauthenticated("this needs an API key: send `Authorization: Bearer <key>`"))
+            }
             Self::InvalidKey => Err(AppError::Unauthenticated("the API key is not valid (unknown or revoked)")),
             Self::Admin => Err(AppError::Forbidden("the admin token cannot act as a user; use a user's API key")),
         }
@@ -144,11 +143,7 @@ pub async fn create_key(db: &DatabaseConnection, user_id: Uuid, name: Option<&st
 
 /// The user's keys, live and revoked, oldest first.
 pub async fn list_keys(db: &DatabaseConnection, user_id: Uuid) -> AppResult<Vec<api_key::Model>> {
-    Ok(ApiKey::find()
-        .filter(api_key::Column::UserId.eq(user_id))
-        .order_by_asc(api_key::Column::Id)
-        .all(db)
-        .await?)
+    Ok(ApiKey::find().filter(api_key::Column::UserId.eq(user_id)).order_by_asc(api_key::Column::Id).all(db).await?)
 }
 
 /// Revokes one of the user's keys; requests with it fail from then on. Revoking twice is harmless.

@@ -35,7 +35,12 @@ pub async fn get(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> AppResult<
         .ok_or(AppError::NotFound("conversation"))
 }
 
-pub async fn rename(db: &DatabaseConnection, user_id: Uuid, id: Uuid, title: Option<&str>) -> AppResult<conversation::Model> {
+pub async fn rename(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    id: Uuid,
+    title: Option<&str>,
+) -> AppResult<conversation::Model> {
     let title = validate::optional_text("title", title, MAX_TITLE_CHARS)?;
     let mut active: conversation::ActiveModel = get(db, user_id, id).await?.into();
     active.title = Set(title);
@@ -44,7 +49,12 @@ pub async fn rename(db: &DatabaseConnection, user_id: Uuid, id: Uuid, title: Opt
 }
 
 /// Deletes the conversation with all its messages, and drops its short-term window.
-pub async fn delete(db: &DatabaseConnection, short_term: &dyn ShortTermStore, user_id: Uuid, id: Uuid) -> AppResult<()> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    short_term: &dyn ShortTermStore,
+    user_id: Uuid,
+    id: Uuid,
+) -> AppResult<()> {
     let deleted = Conversation::delete_many()
         .filter(conversation::Column::Id.eq(id))
         .filter(conversation::Column::UserId.eq(user_id))

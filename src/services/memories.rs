@@ -6,8 +6,7 @@ use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
 use entity::{memory, memory_history, prelude::*};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -79,9 +78,8 @@ pub async fn list(
     filter: MemoryFilter,
     page: PageRequest,
 ) -> AppResult<Page<memory::Model>> {
-    let mut select = Memory::find()
-        .filter(memory::Column::UserId.eq(user_id))
-        .filter(memory::Column::ValidTo.is_null());
+    let mut select =
+        Memory::find().filter(memory::Column::UserId.eq(user_id)).filter(memory::Column::ValidTo.is_null());
     if let Some(category) = filter.category {
         select = select.filter(memory::Column::Category.eq(category));
     }
@@ -92,11 +90,7 @@ pub async fn list(
 }
 
 pub async fn get(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> AppResult<memory::Model> {
-    Memory::find_by_id(id)
-        .filter(memory::Column::UserId.eq(user_id))
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("memory"))
+    Memory::find_by_id(id).filter(memory::Column::UserId.eq(user_id)).one(db).await?.ok_or(AppError::NotFound("memory"))
 }
 
 pub struct MemoryChanges<'a> {
@@ -106,11 +100,13 @@ pub struct MemoryChanges<'a> {
 }
 
 /// Changes a memory, keeping the version it replaces in the history.
-pub async fn update(db: &DatabaseConnection, user_id: Uuid, id: Uuid, changes: MemoryChanges<'_>) -> AppResult<memory::Model> {
-    let content = changes
-        .content
-        .map(|c| validate::required_text("content", c, MAX_CONTENT_CHARS))
-        .transpose()?;
+pub async fn update(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    id: Uuid,
+    changes: MemoryChanges<'_>,
+) -> AppResult<memory::Model> {
+    let content = changes.content.map(|c| validate::required_text("content", c, MAX_CONTENT_CHARS)).transpose()?;
     let importance = changes.importance.map(|i| validate::unit_interval("importance", i)).transpose()?;
     if content.is_none() && changes.category.is_none() && importance.is_none() {
         return Err(AppError::bad_input("nothing to change: give content, category or importance"));

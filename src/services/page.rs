@@ -42,7 +42,9 @@ impl PageRequest {
             match value {
                 None => Ok(None),
                 Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => Ok(Some(n as usize)),
-                Some(n) => Err(AppError::bad_input(format!("`{name}` must be between 0 and {MAX_PAGE_SIZE} (got {n})"))),
+                Some(n) => {
+                    Err(AppError::bad_input(format!("`{name}` must be between 0 and {MAX_PAGE_SIZE} (got {n})")))
+                }
             }
         };
         Ok(Self { after, before, first: size("first", first)?, last: size("last", last)? })

@@ -28,7 +28,12 @@ pub fn normalise_key(key: &str) -> AppResult<String> {
 }
 
 /// Sets an explicit preference, replacing whatever was there (inferred or not).
-pub async fn set_explicit(db: &DatabaseConnection, user_id: Uuid, key: &str, value: &str) -> AppResult<preference::Model> {
+pub async fn set_explicit(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    key: &str,
+    value: &str,
+) -> AppResult<preference::Model> {
     let key = normalise_key(key)?;
     let value = validate::required_text("value", value, MAX_VALUE_CHARS)?;
     let now = now();
@@ -53,7 +58,10 @@ pub async fn set_explicit(db: &DatabaseConnection, user_id: Uuid, key: &str, val
                     preference::Column::Confidence,
                     preference::Column::UpdatedAt,
                 ])
-                .value(preference::Column::EvidenceCount, Expr::col((preference::Entity, preference::Column::EvidenceCount)).add(1))
+                .value(
+                    preference::Column::EvidenceCount,
+                    Expr::col((preference::Entity, preference::Column::EvidenceCount)).add(1),
+                )
                 .to_owned(),
         )
         .exec(db)

@@ -10,9 +10,7 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> AppResult<St
     }
     let length = value.chars().count();
     if length > max_chars {
-        return Err(AppError::bad_input(format!(
-            "{field} is too long ({length} characters; at most {max_chars})"
-        )));
+        return Err(AppError::bad_input(format!("{field} is too long ({length} characters; at most {max_chars})")));
     }
     Ok(value.to_owned())
 }

@@ -71,13 +71,11 @@ impl RedisStore {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)));
-        let connection = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .context("timed out connecting to Redis")?
-        .context("could not connect to Redis")?;
+        let connection =
+            tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager_with_config(config))
+                .await
+                .context("timed out connecting to Redis")?
+                .context("could not connect to Redis")?;
         Ok(Self { connection, key_prefix: key_prefix.to_owned(), policy })
     }
 

@@ -22,7 +22,11 @@ async fn keys_authenticate_and_revoke(app: TestApp) {
 
     // A second key for another device; the listing never shows secrets.
     let created = app
-        .data(&first_key, r#"mutation { createApiKey(input: {name: "phone"}) { apiKey key { id name prefix } } }"#, json!({}))
+        .data(
+            &first_key,
+            r#"mutation { createApiKey(input: {name: "phone"}) { apiKey key { id name prefix } } }"#,
+            json!({}),
+        )
         .await;
     let second_key = created["createApiKey"]["apiKey"].as_str().unwrap().to_owned();
     assert!(second_key.starts_with(created["createApiKey"]["key"]["prefix"].as_str().unwrap()));
@@ -63,7 +67,9 @@ async fn only_the_admin_creates_users(app: TestApp) {
     let as_user = app.gql(Some(&key), create, json!({})).await;
     assert_eq!(error_code(&as_user), "FORBIDDEN");
 
-    let blank = app.gql(Some(ADMIN_TOKEN), r#"mutation { createUser(input: {displayName: "  "}) { apiKey } }"#, json!({})).await;
+    let blank = app
+        .gql(Some(ADMIN_TOKEN), r#"mutation { createUser(input: {displayName: "  "}) { apiKey } }"#, json!({}))
+        .await;
     assert_eq!(error_code(&blank), "BAD_USER_INPUT");
     assert_eq!(error_message(&blank), "displayName must not be empty");
 

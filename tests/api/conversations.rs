@@ -12,7 +12,11 @@ crate::on_both_backends!(conversation_lifecycle, conversations_page_newest_first
 async fn conversation_lifecycle(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let created = app
-        .data(&key, r#"mutation { createConversation(input: {title: "  Trip to Lisbon "}) { id title createdAt } }"#, json!({}))
+        .data(
+            &key,
+            r#"mutation { createConversation(input: {title: "  Trip to Lisbon "}) { id title createdAt } }"#,
+            json!({}),
+        )
         .await;
     let id = created["createConversation"]["id"].clone();
     assert_eq!(created["createConversation"]["title"], "Trip to Lisbon");
@@ -20,13 +24,21 @@ async fn conversation_lifecycle(app: TestApp) {
     assert_eq!(untitled["createConversation"]["title"], Value::Null);
 
     let renamed = app
-        .data(&key, r#"mutation($id: ID!) { renameConversation(id: $id, title: "Lisbon, May") { title } }"#, json!({ "id": id }))
+        .data(
+            &key,
+            r#"mutation($id: ID!) { renameConversation(id: $id, title: "Lisbon, May") { title } }"#,
+            json!({ "id": id }),
+        )
         .await;
     assert_eq!(renamed["renameConversation"]["title"], "Lisbon, May");
 
     // Bad input changes nothing.
     let too_long = app
-        .gql(Some(&key), "mutation($id: ID!, $t: String) { renameConversation(id: $id, title: $t) { title } }", json!({ "id": id, "t": "x".repeat(201) }))
+        .gql(
+            Some(&key),
+            "mutation($id: ID!, $t: String) { renameConversation(id: $id, title: $t) { title } }",
+            json!({ "id": id, "t": "x".repeat(201) }),
+        )
         .await;
     assert_eq!(error_code(&too_long), "BAD_USER_INPUT");
     assert_eq!(error_message(&too_long), "title is too long (201 characters; at most 200)");
@@ -46,14 +58,16 @@ async fn conversation_lifecycle(app: TestApp) {
     assert_eq!(error_code(&gone), "NOT_FOUND");
     let again = app.gql(Some(&key), "mutation($id: ID!) { deleteConversation(id: $id) }", json!({ "id": id })).await;
     assert_eq!(error_code(&again), "NOT_FOUND");
-    let left = Message::find().filter(message::Column::ConversationId.eq(conversation_id)).count(&app.state.db).await.unwrap();
+    let left =
+        Message::find().filter(message::Column::ConversationId.eq(conversation_id)).count(&app.state.db).await.unwrap();
     assert_eq!(left, 0, "messages must be deleted with their conversation");
     assert_eq!(app.state.short_term.window(conversation_id).await.unwrap(), None);
 }
 
 /// Inserts `n` alternating user/assistant messages; returns the first one's id.
 async fn insert_messages(app: &TestApp, conversation_id: Uuid, n: usize) -> Uuid {
-    let conversation = entity::prelude::Conversation::find_by_id(conversation_id).one(&app.state.db).await.unwrap().unwrap();
+    let conversation =
+        entity::prelude::Conversation::find_by_id(conversation_id).one(&app.state.db).await.unwrap().unwrap();
     let mut first = None;
     for i in 0..n {
         let now = chrono::Utc::now();
@@ -63,7 +77,7 @@ async fn insert_messages(app: &TestApp, conversation_id: Uuid, n: usize) -> Uuid
             id: Set(id),
             conversation_id: Set(conversation_id),
             user_id: Set(conversation.user_id),
-            role: Set(if i % 2 == 0 { MessageRole::User } else { MessageRole::Assistant }),
+            role: Set(if i.is_multiple_of(2) { MessageRole::User } else { MessageRole::Assistant }),
             content: Set(format!("message {i}")),
             status: Set(MessageStatus::Complete),
             stop_reason: Set(None),
@@ -91,8 +105,12 @@ fn titles(connection: &Value) -> Vec<String> {
 async fn conversations_page_newest_first(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     for i in 0..25 {
-        app.data(&key, "mutation($t: String) { createConversation(input: {title: $t}) { id } }", json!({ "t": format!("c{i:02}") }))
-            .await;
+        app.data(
+            &key,
+            "mutation($t: String) { createConversation(input: {title: $t}) { id } }",
+            json!({ "t": format!("c{i:02}") }),
+        )
+        .await;
     }
     let query = "query($first: Int, $after: String, $last: Int, $before: String) {
         conversations(first: $first, after: $after, last: $last, before: $before) {
@@ -120,7 +138,9 @@ async fn conversations_page_newest_first(app: TestApp) {
     let tail = app.data(&key, query, json!({ "last": 3 })).await["conversations"].clone();
     assert_eq!(titles(&tail), ["c02", "c01", "c00"]);
     assert_eq!(tail["pageInfo"]["hasPreviousPage"], true);
-    let before = app.data(&key, query, json!({ "last": 2, "before": tail["pageInfo"]["startCursor"] })).await["conversations"].clone();
+    let before =
+        app.data(&key, query, json!({ "last": 2, "before": tail["pageInfo"]["startCursor"] })).await["conversations"]
+            .clone();
     assert_eq!(titles(&before), ["c04", "c03"]);
 
     for (variables, message) in [
@@ -137,7 +157,8 @@ async fn conversations_page_newest_first(app: TestApp) {
 
 async fn messages_page_in_reading_order(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
-    let id = app.data(&key, "mutation { createConversation { id } }", json!({})).await["createConversation"]["id"].clone();
+    let id =
+        app.data(&key, "mutation { createConversation { id } }", json!({})).await["createConversation"]["id"].clone();
     insert_messages(&app, Uuid::parse_str(id.as_str().unwrap()).unwrap(), 5).await;
     let query = "query($id: ID!, $first: Int, $last: Int, $before: String) { conversation(id: $id) {
         messages(first: $first, last: $last, before: $before) { edges { node { content role status } } pageInfo { hasPreviousPage startCursor } } } }";
@@ -152,9 +173,8 @@ async fn messages_page_in_reading_order(app: TestApp) {
         ])
     );
     assert_eq!(messages["pageInfo"]["hasPreviousPage"], true);
-    let earlier = app
-        .data(&key, query, json!({ "id": id, "last": 10, "before": messages["pageInfo"]["startCursor"] }))
-        .await;
+    let earlier =
+        app.data(&key, query, json!({ "id": id, "last": 10, "before": messages["pageInfo"]["startCursor"] })).await;
     let contents: Vec<&str> = earlier["conversation"]["messages"]["edges"]
         .as_array()
         .unwrap()

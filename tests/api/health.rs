@@ -13,12 +13,16 @@ async fn health_and_readiness(app: TestApp) {
     let body: Value = readyz.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["sql"], "ok");
-    let expected_store = if app.backend == Backend::Postgres && crate::helpers::redis_url().is_some() { "redis" } else { "in-process" };
+    let expected_store =
+        if app.backend == Backend::Postgres && crate::helpers::redis_url().is_some() { "redis" } else { "in-process" };
     assert_eq!(body["shortTermStore"], json!({ "kind": expected_store, "status": "ok" }));
 
     let info = app.gql(None, "{ serverInfo { version database shortTermStore } }", json!({})).await;
     assert_eq!(info["data"]["serverInfo"]["shortTermStore"], expected_store);
-    assert_eq!(info["data"]["serverInfo"]["database"], if app.backend == Backend::Sqlite { "sqlite" } else { "postgres" });
+    assert_eq!(
+        info["data"]["serverInfo"]["database"],
+        if app.backend == Backend::Sqlite { "sqlite" } else { "postgres" }
+    );
 
     // Every response carries a request id for correlating logs.
     assert!(healthz.headers().get("x-request-id").is_some());

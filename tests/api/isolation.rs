@@ -56,7 +56,9 @@ async fn another_users_data_reads_as_missing(app: TestApp) {
         "mutation($id: ID!) { forgetMemory(id: $id) }",
         "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
     ];
-    for (probe, target) in probes.iter().zip([&conversation, &conversation, &conversation, &memory, &memory, &memory, &a_key_id]) {
+    for (probe, target) in
+        probes.iter().zip([&conversation, &conversation, &conversation, &memory, &memory, &memory, &a_key_id])
+    {
         let theirs = app.gql(Some(&b), probe, json!({ "id": target })).await;
         let nobodys = app.gql(Some(&b), probe, json!({ "id": missing })).await;
         assert_eq!(error_code(&theirs), "NOT_FOUND", "{probe}: {theirs}");

@@ -9,7 +9,9 @@ async fn memories_remember_update_forget(app: TestApp) {
     let remember = "mutation($c: String!, $cat: MemoryCategory, $i: Float) {
         remember(input: {content: $c, category: $cat, importance: $i}) { id content category importance source } }";
 
-    let diet = app.data(&key, remember, json!({ "c": "I am vegetarian", "cat": "PREFERENCE", "i": 0.9 })).await["remember"].clone();
+    let diet =
+        app.data(&key, remember, json!({ "c": "I am vegetarian", "cat": "PREFERENCE", "i": 0.9 })).await["remember"]
+            .clone();
     assert_eq!(diet["category"], "PREFERENCE");
     assert_eq!(diet["source"], "EXPLICIT");
     assert_eq!(diet["importance"], 0.9);
@@ -40,7 +42,9 @@ async fn memories_remember_update_forget(app: TestApp) {
         json!({ "content": "Lives in Lisbon", "importance": 0.7,
                 "history": [{ "content": "Lives in Porto", "importance": 0.5, "change": "UPDATED" }] })
     );
-    let nothing = app.gql(Some(&key), "mutation($id: ID!) { updateMemory(id: $id, input: {}) { id } }", json!({ "id": city["id"] })).await;
+    let nothing = app
+        .gql(Some(&key), "mutation($id: ID!) { updateMemory(id: $id, input: {}) { id } }", json!({ "id": city["id"] }))
+        .await;
     assert_eq!(error_code(&nothing), "BAD_USER_INPUT");
 
     let list = "query($cat: MemoryCategory) { memories(filter: {category: $cat}) { edges { node { content } } } }";
@@ -56,5 +60,8 @@ async fn memories_remember_update_forget(app: TestApp) {
     assert_eq!(forgot["forgetMemory"], true);
     let gone = app.gql(Some(&key), "query($id: ID!) { memory(id: $id) { id } }", json!({ "id": diet["id"] })).await;
     assert_eq!(error_code(&gone), "NOT_FOUND");
-    assert_eq!(app.data(&key, list, json!({})).await["memories"]["edges"], json!([{ "node": { "content": "Lives in Lisbon" } }]));
+    assert_eq!(
+        app.data(&key, list, json!({})).await["memories"]["edges"],
+        json!([{ "node": { "content": "Lives in Lisbon" } }])
+    );
 }

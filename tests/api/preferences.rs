@@ -35,5 +35,8 @@ async fn preferences_set_list_delete(app: TestApp) {
     assert_eq!(deleted["deletePreference"], true);
     let again = app.gql(Some(&key), r#"mutation { deletePreference(key: "diet") }"#, json!({})).await;
     assert_eq!(error_code(&again), "NOT_FOUND");
-    assert_eq!(app.data(&key, "{ preferences { key } }", json!({})).await["preferences"], json!([{ "key": "response_length" }]));
+    assert_eq!(
+        app.data(&key, "{ preferences { key } }", json!({})).await["preferences"],
+        json!([{ "key": "response_length" }])
+    );
 }

@@ -34,7 +34,9 @@ async fn live_introspection_matches_the_committed_schema() {
         .unwrap()
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
-        .filter(|name| !name.starts_with("__") && !matches!(name.as_str(), "String" | "Int" | "Float" | "Boolean" | "ID"))
+        .filter(|name| {
+            !name.starts_with("__") && !matches!(name.as_str(), "String" | "Int" | "Float" | "Boolean" | "ID")
+        })
         .collect();
     let committed = std::fs::read_to_string(SCHEMA_FILE).unwrap();
     let declared: BTreeSet<String> = committed

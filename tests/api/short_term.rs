@@ -9,7 +9,7 @@ use uuid::Uuid;
 fn turn(i: usize) -> Turn {
     Turn {
         message_id: Uuid::now_v7(),
-        role: if i % 2 == 0 { MessageRole::User } else { MessageRole::Assistant },
+        role: if i.is_multiple_of(2) { MessageRole::User } else { MessageRole::Assistant },
         content: format!("turn {i} — ünïcödé 🌍"),
     }
 }

@@ -18,11 +18,17 @@ async fn bad_requests_get_clear_errors(app: TestApp) {
     assert_eq!(error_code(&unknown), "BAD_USER_INPUT");
     assert!(error_message(&unknown).contains("password"), "{unknown}");
 
-    let wrong_type = app.gql(Some(&key), "query($n: Int) { conversations(first: $n) { edges { cursor } } }", json!({ "n": "ten" })).await;
+    let wrong_type = app
+        .gql(Some(&key), "query($n: Int) { conversations(first: $n) { edges { cursor } } }", json!({ "n": "ten" }))
+        .await;
     assert_eq!(error_code(&wrong_type), "BAD_USER_INPUT");
 
     // Abusive nesting is refused before anything runs.
-    let deep = format!("{{ __schema {{ types {{ fields {{ type {} name{} }} }} }} }}", " { ofType".repeat(14), " }".repeat(14));
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {} name{} }} }} }} }}",
+        " { ofType".repeat(14),
+        " }".repeat(14)
+    );
     let too_deep = app.gql(Some(&key), &deep, json!({})).await;
     assert_eq!(error_code(&too_deep), "BAD_USER_INPUT");
     assert!(error_message(&too_deep).to_lowercase().contains("nested too deep"), "{too_deep}");

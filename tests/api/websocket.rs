@@ -8,7 +8,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::helpers::{Backend, TestApp};
 
-async fn connect(app: &TestApp, offered: &str) -> (String, tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) {
+async fn connect(
+    app: &TestApp,
+    offered: &str,
+) -> (String, tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) {
     let mut request = format!("ws://127.0.0.1:{}/graphql", app.port).into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", offered.parse().unwrap());
     let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket upgrade");
@@ -16,7 +19,9 @@ async fn connect(app: &TestApp, offered: &str) -> (String, tokio_tungstenite::We
     (spoken, socket)
 }
 
-async fn next_json(socket: &mut (impl futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> Value {
+async fn next_json(
+    socket: &mut (impl futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Value {
     loop {
         match socket.next().await.expect("socket open").expect("frame") {
             Message::Text(text) => return serde_json::from_str(&text).unwrap(),
@@ -40,7 +45,11 @@ async fn both_protocols_are_negotiated_as_spoken() {
         let (spoken, mut socket) = connect(&app, offered).await;
         assert_eq!(spoken, expected, "offered {offered}");
         socket
-            .send(Message::Text(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}") } }).to_string().into()))
+            .send(Message::Text(
+                json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}") } })
+                    .to_string()
+                    .into(),
+            ))
             .await
             .unwrap();
         let ack = next_json(&mut socket).await;
