@@ -52,7 +52,19 @@ pub struct Config {
     /// `ADMIN_TOKEN`: authorises user creation. When unset, a random token is made for the run.
     pub admin_token: Option<Secret>,
     pub anthropic: AnthropicConfig,
+    pub chat: ChatConfig,
     pub log_format: LogFormat,
+}
+
+/// Limits of the chat, each with a clear error when crossed.
+#[derive(Clone, Debug)]
+pub struct ChatConfig {
+    /// `CHAT_MAX_MESSAGE_CHARS` (default 32000): the longest message a user may send.
+    pub max_message_chars: usize,
+    /// `CHAT_MAX_CONCURRENT_STREAMS` (default 3): answers one user may have streaming at once.
+    pub max_concurrent_streams: u32,
+    /// `CHAT_WINDOW_TURNS` (default 20): recent messages sent verbatim; older ones are summarised.
+    pub window_turns: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +75,10 @@ pub struct AnthropicConfig {
     pub base_url: String,
     /// `ANTHROPIC_MODEL`, default `claude-sonnet-4-5`.
     pub model: String,
+    /// `ANTHROPIC_MAX_TOKENS` (default 4096): the longest answer.
+    pub max_tokens: u32,
+    /// `ANTHROPIC_MAX_RETRIES` (default 2): retries of a failed request before anything streamed.
+    pub max_retries: u32,
 }
 
 /// Why the configuration was refused: which variable and what is wrong with it.
@@ -128,6 +144,13 @@ impl Config {
             api_key: get("ANTHROPIC_API_KEY").map(Secret::new),
             base_url: base_url.trim_end_matches('/').to_owned(),
             model: get("ANTHROPIC_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into()),
+            max_tokens: number(&get, "ANTHROPIC_MAX_TOKENS", 4096, 1..=128_000)?,
+            max_retries: number(&get, "ANTHROPIC_MAX_RETRIES", 2, 0..=10)?,
+        };
+        let chat = ChatConfig {
+            max_message_chars: number(&get, "CHAT_MAX_MESSAGE_CHARS", 32_000, 1..=1_000_000)?,
+            max_concurrent_streams: number(&get, "CHAT_MAX_CONCURRENT_STREAMS", 3, 1..=1000)?,
+            window_turns: number(&get, "CHAT_WINDOW_TURNS", 20, 2..=500)?,
         };
 
         let log_format = match get("LOG_FORMAT").as_deref() {
@@ -136,11 +159,28 @@ impl Config {
             Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is neither `text` nor `json`"))),
         };
 
-        Ok(Self { host, port, data_dir, database_url, redis_url, redis_key_prefix, admin_token, anthropic, log_format })
+        Ok(Self { host, port, data_dir, database_url, redis_url, redis_key_prefix, admin_token, anthropic, chat, log_format })
     }
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// An optional number within `range`.
+fn number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(text) = get(variable) else { return Ok(default) };
+    match text.parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(invalid(variable, format!("`{text}` is not a number from {} to {}", range.start(), range.end()))),
     }
 }
 
@@ -181,6 +221,8 @@ mod tests {
         assert!(err.to_string().starts_with("invalid PORT:"), "{err}");
         assert_eq!(parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable, "DATABASE_URL");
         assert_eq!(parse(&[("ADMIN_TOKEN", "short")]).unwrap_err().variable, "ADMIN_TOKEN");
+        let err = parse(&[("CHAT_MAX_CONCURRENT_STREAMS", "0")]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid CHAT_MAX_CONCURRENT_STREAMS: `0` is not a number from 1 to 1000");
     }
 
     #[test]

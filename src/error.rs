@@ -25,6 +25,9 @@ pub enum AppError {
     BadInput(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Claude failed; the message is fit for the user.
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -43,6 +46,7 @@ impl AppError {
             Self::NotFound(_) => code::NOT_FOUND,
             Self::BadInput(_) => code::BAD_USER_INPUT,
             Self::RateLimited(_) => code::RATE_LIMITED,
+            Self::Upstream(_) => code::UPSTREAM_ERROR,
             Self::Database(_) | Self::Internal(_) => code::INTERNAL,
         }
     }

@@ -7,6 +7,7 @@ mod db;
 pub mod error;
 pub mod graphql;
 mod http;
+pub mod llm;
 pub mod services;
 pub mod store;
 pub mod telemetry;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// `ADMIN_TOKEN`, or a random one made for this run.
     pub admin_token: Secret,
+    pub llm: llm::AnthropicClient,
 }
 
 pub struct Application {
@@ -44,24 +46,30 @@ impl Application {
     /// Connects to SQL (migrating it) and the short-term store, and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = db::connect_and_migrate(&config).await?;
+        let window = WindowPolicy { max_turns: config.chat.window_turns, ..Default::default() };
         let short_term: Arc<dyn ShortTermStore> = match &config.redis_url {
             Some(url) => Arc::new(
-                RedisStore::connect(url, &config.redis_key_prefix, WindowPolicy::default())
+                RedisStore::connect(url, &config.redis_key_prefix, window)
                     .await
                     .context("REDIS_URL is set but Redis cannot be used")?,
             ),
-            None => Arc::new(InProcessStore::new(WindowPolicy::default())),
+            None => Arc::new(InProcessStore::new(window)),
         };
         let admin_token = match &config.admin_token {
             Some(token) => token.clone(),
             None => generated_admin_token(&config),
         };
+        if config.anthropic.api_key.is_none() {
+            tracing::warn!("ANTHROPIC_API_KEY is not set: everything works but chat answers, which fail with a clear message");
+        }
+        let retry = llm::RetryPolicy { max_retries: config.anthropic.max_retries, ..Default::default() };
+        let llm = llm::AnthropicClient::new(&config.anthropic, retry).context("could not set up the HTTP client")?;
         let address = SocketAddr::new(config.host, config.port);
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address} (is PORT in use?)"))?;
 
-        let state = AppState { db, short_term, config: Arc::new(config), admin_token };
+        let state = AppState { db, short_term, config: Arc::new(config), admin_token, llm };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(schema, state.clone());
         Ok(Self { listener, router, state })

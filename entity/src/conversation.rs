@@ -10,6 +10,8 @@ pub struct Model {
     pub title: Option<String>,
     /// Running summary of the turns that have left the short-term window.
     pub summary: Option<String>,
+    /// The newest message the summary covers.
+    pub summary_through: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,19 +4,21 @@ mod connection;
 mod errors;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 pub use errors::ErrorCodes;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use crate::AppState;
 use crate::error::AppResult;
 use crate::services::auth::Caller;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What resolvers return; `?` on an `AppError` keeps it as the error's source, so
 /// [`ErrorCodes`] can classify it.
@@ -28,7 +30,7 @@ pub const MAX_COMPLEXITY: usize = 5000;
 
 /// Builds the schema. `state` is absent only when the schema is built to print its SDL.
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .extension(ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);

@@ -3,10 +3,11 @@ use async_graphql::{Context, ID, Object};
 use super::connection::parse_id;
 use super::types::{
     ApiKey, Conversation, CreateApiKeyInput, CreateApiKeyPayload, CreateConversationInput, CreateUserInput,
-    CreateUserPayload, Memory, Preference, RememberInput, SetPreferenceInput, UpdateMemoryInput,
+    CreateUserPayload, ChatInput, Memory, Preference, RememberInput, SendMessagePayload, SetPreferenceInput,
+    UpdateMemoryInput,
 };
 use super::{ContextExt as _, GqlResult};
-use crate::services::{auth, conversations, memories, preferences};
+use crate::services::{auth, chat, conversations, memories, preferences};
 
 pub struct MutationRoot;
 
@@ -63,6 +64,16 @@ impl MutationRoot {
         let state = ctx.state();
         conversations::delete(&state.db, state.short_term.as_ref(), user_id, id).await?;
         Ok(true)
+    }
+
+    /// Sends a message and waits for the whole answer (for clients that do not stream; the
+    /// `chat` subscription streams the same turn). Fails with UPSTREAM_ERROR when Claude fails;
+    /// the partial answer is kept in the conversation.
+    async fn send_message(&self, ctx: &Context<'_>, input: ChatInput) -> GqlResult<SendMessagePayload> {
+        let conversation_id = parse_id("conversationId", &input.conversation_id)?;
+        let user_id = ctx.user_id()?;
+        let (user_message, message) = chat::send_message(ctx.state(), user_id, conversation_id, &input.message).await?;
+        Ok(SendMessagePayload { user_message: user_message.into(), message: message.into() })
     }
 
     /// Stores something the assistant should remember. Saying the same thing twice keeps one memory.

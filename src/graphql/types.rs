@@ -106,7 +106,7 @@ impl Conversation {
 }
 
 /// Token counts the model reported for an answer.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct Usage {
     /// Tokens of input (prompt) that were not read from the prompt cache.
     pub input_tokens: i64,
@@ -403,4 +403,98 @@ pub struct SetPreferenceInput {
     pub key: String,
     /// Its value (at most 1000 characters).
     pub value: String,
+}
+
+/// Input of the `chat` subscription and of `sendMessage`.
+#[derive(InputObject)]
+pub struct ChatInput {
+    /// One of the caller's conversations.
+    pub conversation_id: ID,
+    /// What the user says.
+    pub message: String,
+}
+
+/// The turn has begun: both messages exist (the answer with status STREAMING).
+#[derive(SimpleObject)]
+pub struct ChatStarted {
+    /// The stored user message.
+    pub user_message_id: ID,
+    /// The answer being written.
+    pub assistant_message_id: ID,
+}
+
+/// A piece of the answer, in order. Concatenated, the pieces are the answer.
+#[derive(SimpleObject)]
+pub struct ChatDelta {
+    /// Text to append.
+    pub text: String,
+}
+
+/// The answer is complete.
+#[derive(SimpleObject)]
+pub struct ChatCompleted {
+    /// The stored answer.
+    pub message: Message,
+    /// Why the model stopped (`end_turn`, `max_tokens`, ...).
+    pub stop_reason: Option<String>,
+    /// Token counts of the answer.
+    pub usage: Option<Usage>,
+}
+
+/// The answer failed. What arrived before the failure is kept in `partialMessage`.
+#[derive(SimpleObject)]
+pub struct ChatFailed {
+    /// `UPSTREAM_ERROR` (Claude failed) or `INTERNAL`.
+    pub code: String,
+    /// What went wrong, for the user.
+    pub message: String,
+    /// Whether sending the message again may work.
+    pub retryable: bool,
+    /// The answer as far as it got (status FAILED).
+    pub partial_message: Option<Message>,
+}
+
+/// One event of a streamed answer.
+#[derive(async_graphql::Union)]
+pub enum ChatEvent {
+    Started(ChatStarted),
+    Delta(ChatDelta),
+    Completed(ChatCompleted),
+    Failed(ChatFailed),
+}
+
+impl From<crate::services::chat::ChatEvent> for ChatEvent {
+    fn from(event: crate::services::chat::ChatEvent) -> Self {
+        use crate::services::chat::ChatEvent as Event;
+        match event {
+            Event::Started { user_message, assistant_message_id } => Self::Started(ChatStarted {
+                user_message_id: user_message.id.into(),
+                assistant_message_id: assistant_message_id.into(),
+            }),
+            Event::Delta(text) => Self::Delta(ChatDelta { text }),
+            Event::Completed { message } => {
+                let message = Message::from(message);
+                Self::Completed(ChatCompleted {
+                    stop_reason: message.stop_reason.clone(),
+                    usage: message.usage.clone(),
+                    message,
+                })
+            }
+            Event::Failed { code, message, retryable, partial } => Self::Failed(ChatFailed {
+                code: code.to_owned(),
+                message,
+                retryable,
+                partial_message: partial.map(Message::from),
+            }),
+        }
+    }
+}
+
+/// What `sendMessage` returns.
+#[derive(SimpleObject)]
+pub struct SendMessagePayload {
+    /// The stored user message.
+    pub user_message: Message,
+    /// The stored answer.
+    pub message: Message,
 }

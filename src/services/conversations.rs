@@ -19,6 +19,7 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, title: Option<&str>)
         user_id: Set(user_id),
         title: Set(title),
         summary: Set(None),
+        summary_through: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -3,6 +3,8 @@
 //! exactly like a missing one.
 
 pub mod auth;
+pub mod chat;
+pub mod context;
 pub mod conversations;
 pub mod memories;
 pub mod page;

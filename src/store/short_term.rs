@@ -55,6 +55,13 @@ pub trait ShortTermStore: Send + Sync {
 
     /// Checks that the store can be used (for `/readyz`).
     async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Takes one of `max` slots named `key` (a user's concurrent streams, across replicas);
+    /// `false` when all are taken. Slots expire after `ttl` in case a holder dies holding one.
+    async fn acquire_slot(&self, key: &str, max: u32, ttl: Duration) -> anyhow::Result<bool>;
+
+    /// Gives back a slot taken with [`acquire_slot`](Self::acquire_slot).
+    async fn release_slot(&self, key: &str) -> anyhow::Result<()>;
 }
 
 /// Windows in Redis lists, one key per conversation, capped with LTRIM and expired with a TTL.
@@ -164,6 +171,40 @@ impl ShortTermStore for RedisStore {
         redis::cmd("PING").query_async::<String>(&mut connection).await.context("redis: PING failed")?;
         Ok(())
     }
+
+    async fn acquire_slot(&self, key: &str, max: u32, ttl: Duration) -> anyhow::Result<bool> {
+        // Atomic check-and-take, so two replicas cannot both take the last slot.
+        let script = redis::Script::new(
+            r"local n = redis.call('INCR', KEYS[1])
+              if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
+              redis.call('EXPIRE', KEYS[1], ARGV[2])
+              return 1",
+        );
+        let mut connection = self.connection.clone();
+        let taken: i32 = script
+            .key(format!("{}slots:{key}", self.key_prefix))
+            .arg(max)
+            .arg(ttl.as_secs().max(1))
+            .invoke_async(&mut connection)
+            .await
+            .with_context(|| format!("redis: taking a slot of {key}"))?;
+        Ok(taken == 1)
+    }
+
+    async fn release_slot(&self, key: &str) -> anyhow::Result<()> {
+        let script = redis::Script::new(
+            r"local n = redis.call('DECR', KEYS[1])
+              if n <= 0 then redis.call('DEL', KEYS[1]) end
+              return n",
+        );
+        let mut connection = self.connection.clone();
+        script
+            .key(format!("{}slots:{key}", self.key_prefix))
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .with_context(|| format!("redis: releasing a slot of {key}"))?;
+        Ok(())
+    }
 }
 
 struct CachedWindow {
@@ -174,6 +215,7 @@ struct CachedWindow {
 /// Windows in this process's memory, for a single instance with no Redis.
 pub struct InProcessStore {
     windows: Mutex<HashMap<Uuid, CachedWindow>>,
+    slots: Mutex<HashMap<String, u32>>,
     policy: WindowPolicy,
 }
 
@@ -182,13 +224,17 @@ const SWEEP_ABOVE: usize = 4096;
 
 impl InProcessStore {
     pub fn new(policy: WindowPolicy) -> Self {
-        Self { windows: Mutex::new(HashMap::new()), policy }
+        Self { windows: Mutex::new(HashMap::new()), slots: Mutex::new(HashMap::new()), policy }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CachedWindow>> {
         // A panic while holding the lock cannot leave a window half-written in a way that
         // matters for a cache, so a poisoned lock is still usable.
         self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -249,6 +295,28 @@ impl ShortTermStore for InProcessStore {
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn acquire_slot(&self, key: &str, max: u32, _ttl: Duration) -> anyhow::Result<bool> {
+        // A holder in this process cannot outlive it, so slots here need no expiry.
+        let mut slots = self.lock_slots();
+        let taken = slots.entry(key.to_owned()).or_default();
+        if *taken >= max {
+            return Ok(false);
+        }
+        *taken += 1;
+        Ok(true)
+    }
+
+    async fn release_slot(&self, key: &str) -> anyhow::Result<()> {
+        let mut slots = self.lock_slots();
+        if let Some(taken) = slots.get_mut(key) {
+            *taken = taken.saturating_sub(1);
+            if *taken == 0 {
+                slots.remove(key);
+            }
+        }
         Ok(())
     }
 }

@@ -70,3 +70,30 @@ async fn redis_window() {
     window_contract(&RedisStore::connect(&url, &prefix, POLICY).await.unwrap()).await;
     windows_expire(&RedisStore::connect(&url, &prefix, SHORT_TTL).await.unwrap()).await;
 }
+
+async fn slots_contract(store: &dyn ShortTermStore) {
+    let key = format!("streams:{}", Uuid::now_v7());
+    let ttl = Duration::from_secs(60);
+    assert!(store.acquire_slot(&key, 2, ttl).await.unwrap());
+    assert!(store.acquire_slot(&key, 2, ttl).await.unwrap());
+    assert!(!store.acquire_slot(&key, 2, ttl).await.unwrap(), "a third slot of two");
+    store.release_slot(&key).await.unwrap();
+    assert!(store.acquire_slot(&key, 2, ttl).await.unwrap(), "a released slot is free again");
+    // Slots are per key.
+    assert!(store.acquire_slot(&format!("{key}-other"), 1, ttl).await.unwrap());
+}
+
+#[tokio::test]
+async fn in_process_slots() {
+    slots_contract(&InProcessStore::new(POLICY)).await;
+}
+
+#[tokio::test]
+async fn redis_slots() {
+    let Some(url) = crate::helpers::redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: skipping the Redis slots test");
+        return;
+    };
+    let prefix = format!("test:{}:", Uuid::new_v4().simple());
+    slots_contract(&RedisStore::connect(&url, &prefix, POLICY).await.unwrap()).await;
+}

@@ -1,0 +1,126 @@
+//! What we send to the Messages API, and the non-streamed answer.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// A message of the conversation sent to the model (text only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+/// Marks the end of a prompt prefix Anthropic may cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheControl {
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl CacheControl {
+    pub fn ephemeral() -> Self {
+        Self { kind: "ephemeral".into() }
+    }
+}
+
+/// One text block of the system prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemBlock {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<CacheControl>,
+}
+
+impl SystemBlock {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { kind: "text".into(), text: text.into(), cache_control: None }
+    }
+
+    pub fn cached(mut self) -> Self {
+        self.cache_control = Some(CacheControl::ephemeral());
+        self
+    }
+}
+
+/// A tool the model may call (used for memory extraction).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ToolChoice {
+    Auto,
+    Any,
+    Tool { name: String },
+    None,
+}
+
+/// A Messages API request. `stream` is set by the client method used.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessagesRequest {
+    pub model: String,
+    pub max_tokens: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<SystemBlock>,
+    pub messages: Vec<ChatMessage>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// An opaque id of the end user (never personal data), for Anthropic's abuse detection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl MessagesRequest {
+    pub fn new(model: impl Into<String>, max_tokens: u32, messages: Vec<ChatMessage>) -> Self {
+        Self {
+            model: model.into(),
+            max_tokens,
+            system: Vec::new(),
+            messages,
+            tools: Vec::new(),
+            tool_choice: None,
+            temperature: None,
+            metadata: None,
+        }
+    }
+}
+
+/// Token counts. In a stream they are cumulative: each report overwrites the last.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+}
+
+/// A whole answer, streamed or not.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompletedMessage {
+    pub id: String,
+    pub model: String,
+    pub text: String,
+    pub tool_calls: Vec<super::ToolCall>,
+    pub stop_reason: Option<String>,
+    pub usage: Usage,
+}
