@@ -159,7 +159,18 @@ impl Config {
             Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is neither `text` nor `json`"))),
         };
 
-        Ok(Self { host, port, data_dir, database_url, redis_url, redis_key_prefix, admin_token, anthropic, chat, log_format })
+        Ok(Self {
+            host,
+            port,
+            data_dir,
+            database_url,
+            redis_url,
+            redis_key_prefix,
+            admin_token,
+            anthropic,
+            chat,
+            log_format,
+        })
     }
 
     pub fn is_sqlite(&self) -> bool {

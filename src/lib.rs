@@ -60,7 +60,9 @@ impl Application {
             None => generated_admin_token(&config),
         };
         if config.anthropic.api_key.is_none() {
-            tracing::warn!("ANTHROPIC_API_KEY is not set: everything works but chat answers, which fail with a clear message");
+            tracing::warn!(
+                "ANTHROPIC_API_KEY is not set: everything works but chat answers, which fail with a clear message"
+            );
         }
         let retry = llm::RetryPolicy { max_retries: config.anthropic.max_retries, ..Default::default() };
         let llm = llm::AnthropicClient::new(&config.anthropic, retry).context("could not set up the HTTP client")?;

@@ -17,14 +17,19 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .alter_table(
-                Table::alter().table(Conversations::Table).add_column(uuid_null(Conversations::SummaryThrough)).to_owned(),
+                Table::alter()
+                    .table(Conversations::Table)
+                    .add_column(uuid_null(Conversations::SummaryThrough))
+                    .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(Conversations::Table).drop_column(Conversations::SummaryThrough).to_owned())
+            .alter_table(
+                Table::alter().table(Conversations::Table).drop_column(Conversations::SummaryThrough).to_owned(),
+            )
             .await
     }
 }

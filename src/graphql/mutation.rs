@@ -2,9 +2,8 @@ use async_graphql::{Context, ID, Object};
 
 use super::connection::parse_id;
 use super::types::{
-    ApiKey, Conversation, CreateApiKeyInput, CreateApiKeyPayload, CreateConversationInput, CreateUserInput,
-    CreateUserPayload, ChatInput, Memory, Preference, RememberInput, SendMessagePayload, SetPreferenceInput,
-    UpdateMemoryInput,
+    ApiKey, ChatInput, Conversation, CreateApiKeyInput, CreateApiKeyPayload, CreateConversationInput, CreateUserInput,
+    CreateUserPayload, Memory, Preference, RememberInput, SendMessagePayload, SetPreferenceInput, UpdateMemoryInput,
 };
 use super::{ContextExt as _, GqlResult};
 use crate::services::{auth, chat, conversations, memories, preferences};

@@ -151,7 +151,9 @@ struct ErrorEnvelope {
 fn api_error_from_response(status: u16, headers: &HeaderMap, body: &str) -> LlmError {
     let parsed = serde_json::from_str::<ErrorEnvelope>(body).ok().map(|e| e.error);
     let kind = match &parsed {
-        Some(error) if ApiErrorKind::from_type(&error.kind) != ApiErrorKind::Other => ApiErrorKind::from_type(&error.kind),
+        Some(error) if ApiErrorKind::from_type(&error.kind) != ApiErrorKind::Other => {
+            ApiErrorKind::from_type(&error.kind)
+        }
         _ => ApiErrorKind::from_status(status),
     };
     LlmError::Api {

@@ -84,7 +84,10 @@ mod tests {
     fn retry_after_headers_are_honoured_within_reason() {
         assert_eq!(retry_after(&headers(&[("retry-after-ms", "250")])), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(&headers(&[("retry-after", "2")])), Some(Duration::from_secs(2)));
-        assert_eq!(retry_after(&headers(&[("retry-after-ms", "100"), ("retry-after", "9")])), Some(Duration::from_millis(100)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "100"), ("retry-after", "9")])),
+            Some(Duration::from_millis(100))
+        );
         assert_eq!(retry_after(&headers(&[("retry-after", "0")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "3600")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")])), None);

@@ -124,12 +124,10 @@ async fn record_start(
     text: &str,
 ) -> AppResult<(message::Model, message::Model)> {
     let txn = state.db.begin().await?;
-    let user_message = new_message(conversation, MessageRole::User, text.to_owned(), MessageStatus::Complete)
-        .insert(&txn)
-        .await?;
-    let assistant_message = new_message(conversation, MessageRole::Assistant, String::new(), MessageStatus::Streaming)
-        .insert(&txn)
-        .await?;
+    let user_message =
+        new_message(conversation, MessageRole::User, text.to_owned(), MessageStatus::Complete).insert(&txn).await?;
+    let assistant_message =
+        new_message(conversation, MessageRole::Assistant, String::new(), MessageStatus::Streaming).insert(&txn).await?;
     let mut touched: conversation::ActiveModel = conversation.clone().into();
     touched.updated_at = Set(now());
     touched.update(&txn).await?;

@@ -5,6 +5,8 @@ use sea_orm::{ConnectionTrait as _, Database};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::fake_anthropic::FakeAnthropic;
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub address: String,
+    /// The fake Anthropic API this app talks to.
+    pub anthropic: FakeAnthropic,
     pub port: u16,
     pub state: AppState,
     pub backend: Backend,
@@ -22,23 +26,29 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
-/// Runs each named `async fn name(app: TestApp)` as `name::sqlite` and `name::postgres`.
+/// Runs each named `async fn name(app: TestApp)` as `name::sqlite` and `name::postgres`;
+/// `with [("VAR", "value"), ...]` first sets configuration for those tests.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (with $config:tt $($name:ident),* $(,)?) => {
         $(mod $name {
             #[tokio::test]
             async fn sqlite() {
-                super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap()).await
+                let app = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, &$config).await;
+                super::$name(app.unwrap()).await
             }
 
             #[tokio::test]
             async fn postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                let app = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, &$config).await;
+                if let Some(app) = app {
                     super::$name(app).await
                 }
             }
         })*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(with [] $($name),*);
     };
 }
 
@@ -81,6 +91,12 @@ async fn fresh_postgres_database(admin_url: &str) -> String {
 impl TestApp {
     /// Starts the server on port 0; `None` when the backend is not available here.
     pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Like [`spawn`](Self::spawn), with configuration on top of the test defaults (an empty
+    /// value unsets a variable).
+    pub async fn spawn_with(backend: Backend, overrides: &[(&'static str, &str)]) -> Option<Self> {
         if std::env::var_os("TEST_LOG").is_some() {
             assistant::telemetry::init(assistant::config::LogFormat::Text);
         }
@@ -91,12 +107,18 @@ impl TestApp {
             ("ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             ("REDIS_KEY_PREFIX", format!("test:{}:", Uuid::new_v4().simple())),
         ]);
+        let anthropic = FakeAnthropic::start().await;
+        vars.insert("ANTHROPIC_BASE_URL", anthropic.base_url.clone());
+        vars.insert("ANTHROPIC_API_KEY", "sk-ant-test-key".into());
         if backend == Backend::Postgres {
             let admin_url = postgres_url()?;
             vars.insert("DATABASE_URL", fresh_postgres_database(&admin_url).await);
             if let Some(redis) = redis_url() {
                 vars.insert("REDIS_URL", redis);
             }
+        }
+        for (name, value) in overrides {
+            vars.insert(name, value.to_string());
         }
         let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
         let app = Application::build(config).await.expect("build app");
@@ -105,6 +127,7 @@ impl TestApp {
         tokio::spawn(app.run_until(std::future::pending()));
         Some(Self {
             address: format!("http://127.0.0.1:{port}"),
+            anthropic,
             port,
             state,
             backend,

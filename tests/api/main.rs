@@ -4,9 +4,12 @@
 //! store, and on PostgreSQL + Redis when `TEST_DATABASE_URL` / `TEST_REDIS_URL` are set (a fresh
 //! database and a fresh Redis key prefix per test). Under CI the PostgreSQL runs are mandatory.
 
+mod fake_anthropic;
 mod helpers;
+mod ws;
 
 mod auth;
+mod chat;
 mod conversations;
 mod health;
 mod isolation;
