@@ -21,13 +21,20 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConn
         .max_connections(if config.is_sqlite() { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // WAL lets readers proceed during a write; with WAL, `synchronous=NORMAL` is safe from
+        // corruption and skips an fsync per commit (a power cut may lose the last commits only).
+        .map_sqlx_sqlite_opts(|options| {
+            options
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
     let db = Database::connect(options).await.context("could not connect to the database (DATABASE_URL)")?;
 
     match db.get_database_backend() {
         DbBackend::Sqlite => {
-            // WAL lets readers proceed while a write is in progress.
-            db.execute_unprepared("PRAGMA journal_mode=WAL").await.context("enabling WAL on SQLite")?;
             Migrator::up(&db, None).await.context("migrating the SQLite database")?;
         }
         DbBackend::Postgres => {

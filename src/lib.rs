@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use base64::Engine as _;
 use rand::RngCore as _;
 use sea_orm::DatabaseConnection;
@@ -46,6 +47,13 @@ impl Application {
     /// Connects to SQL (migrating it) and the short-term store, and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = db::connect_and_migrate(&config).await?;
+        match services::chat::recover_abandoned_answers(&db).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(answers = n, "marked answers abandoned mid-stream by a stopped process as interrupted")
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "could not check for abandoned answers"),
+        }
         let window = WindowPolicy { max_turns: config.chat.window_turns, ..Default::default() };
         let short_term: Arc<dyn ShortTermStore> = match &config.redis_url {
             Some(url) => Arc::new(
@@ -99,7 +107,14 @@ impl Application {
             short_term_store = self.state.short_term.name(),
             "serving GraphQL at http://{address}/graphql"
         );
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        // Streamed answers are many small writes: without TCP_NODELAY, Nagle's algorithm and
+        // delayed ACKs hold pieces back for up to ~40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -1,10 +1,11 @@
 use async_graphql::{Context, Subscription};
 use futures::Stream;
+use tokio::sync::mpsc;
 
 use super::ContextExt as _;
 use super::connection::parse_id;
 use super::types::{ChatEvent, ChatInput};
-use crate::services::chat;
+use crate::services::chat::{self, ChatEvent as TurnEvent};
 
 pub struct SubscriptionRoot;
 
@@ -23,8 +24,50 @@ impl SubscriptionRoot {
         let conversation_id = parse_id("conversationId", &input.conversation_id)?;
         let user_id = ctx.user_id()?;
         let receiver = chat::start_turn(ctx.state(), user_id, conversation_id, &input.message).await?;
-        Ok(futures::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|event| (ChatEvent::from(event), receiver))
+        Ok(futures::stream::unfold((receiver, None), |(mut receiver, held)| async move {
+            let event = match held {
+                Some(event) => event,
+                None => receiver.recv().await?,
+            };
+            let (event, held) = coalesce(event, &mut receiver);
+            Some((ChatEvent::from(event), (receiver, held)))
         }))
+    }
+}
+
+/// Deltas already waiting behind a delta go out as one: a client that falls behind (or a burst
+/// from upstream) costs one message instead of many, and nothing waits that was not already late.
+/// Returns the event to send and the next one, if reading ahead found a non-delta.
+fn coalesce(event: TurnEvent, receiver: &mut mpsc::Receiver<TurnEvent>) -> (TurnEvent, Option<TurnEvent>) {
+    let TurnEvent::Delta(mut text) = event else { return (event, None) };
+    while let Ok(next) = receiver.try_recv() {
+        match next {
+            TurnEvent::Delta(more) => text.push_str(&more),
+            other => return (TurnEvent::Delta(text), Some(other)),
+        }
+    }
+    (TurnEvent::Delta(text), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_deltas_are_joined_and_order_is_kept() {
+        let (sender, mut receiver) = mpsc::channel(8);
+        for piece in ["b", "c"] {
+            sender.send(TurnEvent::Delta(piece.into())).await.unwrap();
+        }
+        sender
+            .send(TurnEvent::Failed { code: "X", message: "m".into(), retryable: true, partial: None })
+            .await
+            .unwrap();
+        let (event, held) = coalesce(TurnEvent::Delta("a".into()), &mut receiver);
+        assert!(matches!(event, TurnEvent::Delta(text) if text == "abc"));
+        assert!(matches!(held, Some(TurnEvent::Failed { .. })));
+        let (event, held) = coalesce(TurnEvent::Delta("z".into()), &mut receiver);
+        assert!(matches!(event, TurnEvent::Delta(text) if text == "z"));
+        assert!(held.is_none());
     }
 }

@@ -437,3 +437,20 @@ pub async fn send_message(
     }
     Err(anyhow::anyhow!("the chat turn ended without an outcome").into())
 }
+
+/// Answers left STREAMING by a process that died mid-turn. No live turn runs this long (the
+/// client's overall timeout is ten minutes), so these can be marked INTERRUPTED at start,
+/// whichever replica owned them.
+pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Marks abandoned answers INTERRUPTED; returns how many there were.
+pub async fn recover_abandoned_answers(db: &sea_orm::DatabaseConnection) -> AppResult<u64> {
+    let result = Message::update_many()
+        .col_expr(message::Column::Status, MessageStatus::Interrupted.into())
+        .col_expr(message::Column::UpdatedAt, now().into())
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
+        .filter(message::Column::UpdatedAt.lt(now() - ABANDONED_AFTER))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

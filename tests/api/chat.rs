@@ -415,3 +415,29 @@ async fn the_client_completes_and_counts_tokens() {
     assert!(error.is_retryable());
     assert_eq!(fake.requests().len(), 6);
 }
+
+crate::on_both_backends!(answers_abandoned_by_a_dead_process_are_marked_interrupted);
+
+async fn answers_abandoned_by_a_dead_process_are_marked_interrupted(app: TestApp) {
+    use entity::message;
+    use sea_orm::{ActiveModelTrait as _, Set};
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    // One real turn gives us a stored answer to copy.
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello").await;
+    let template = stored(&app, &events[0]["assistantMessageId"]).await;
+    let mut ids = Vec::new();
+    for age in [chrono::Duration::hours(1), chrono::Duration::seconds(5)] {
+        let mut row: message::ActiveModel = template.clone().into();
+        row.id = Set(Uuid::now_v7());
+        row.status = Set(MessageStatus::Streaming);
+        row.updated_at = Set(chrono::Utc::now() - age);
+        ids.push(row.insert(&app.state.db).await.unwrap().id);
+    }
+    let recovered = assistant::services::chat::recover_abandoned_answers(&app.state.db).await.unwrap();
+    assert_eq!(recovered, 1);
+    let old = Message::find_by_id(ids[0]).one(&app.state.db).await.unwrap().unwrap();
+    let live = Message::find_by_id(ids[1]).one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(old.status, MessageStatus::Interrupted);
+    assert_eq!(live.status, MessageStatus::Streaming, "a stream that may still be live is left alone");
+}

@@ -48,6 +48,8 @@ pub struct StreamReply {
     pub chunk_per_event: bool,
     /// Send an `error` event first (right after the 200), as an overloaded API does.
     pub error_first: bool,
+    /// Exact delta texts, instead of cutting `text` at random.
+    pub pieces: Option<Vec<String>>,
 }
 
 impl StreamReply {
@@ -60,6 +62,7 @@ impl StreamReply {
             chunk_delay: Duration::ZERO,
             chunk_per_event: false,
             error_first: false,
+            pieces: None,
         }
     }
 }
@@ -155,6 +158,9 @@ impl FakeAnthropic {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Anthropic API");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base_url, inner }
     }
@@ -298,13 +304,16 @@ fn script_events(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> V
 
     // The text in deltas of 1-5 characters (whole characters: each delta is valid JSON).
     let chars: Vec<char> = script.text.chars().collect();
-    let mut pieces = Vec::new();
-    let mut at = 0;
-    while at < chars.len() {
-        let take = rng.random_range(1..=5).min(chars.len() - at);
-        pieces.push(chars[at..at + take].iter().collect::<String>());
-        at += take;
-    }
+    let pieces = script.pieces.clone().unwrap_or_else(|| {
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        while at < chars.len() {
+            let take = rng.random_range(1..=5).min(chars.len() - at);
+            pieces.push(chars[at..at + take].iter().collect::<String>());
+            at += take;
+        }
+        pieces
+    });
     for (i, piece) in pieces.iter().enumerate() {
         match script.ending {
             Ending::ErrorAfter(n) if i == n => {

@@ -1,0 +1,282 @@
+//! Chat streaming benchmark: N concurrent `chat` subscriptions through the real server (a
+//! separate process, release build) against the fake Anthropic API, with a fast and a slow
+//! upstream. Reports what the server adds:
+//!
+//! - per delta: from the moment the fake hands a delta's bytes to its socket to the moment the
+//!   WebSocket client has the `ChatDelta` (SSE parse, GraphQL, WebSocket, two loopback hops);
+//! - before the upstream request leaves: from the client's `subscribe` to the fake receiving the
+//!   Messages request (auth, SQL writes, context assembly, request build);
+//! - errors, and the server's peak RSS.
+//!
+//! Run: `cargo bench --bench chat_stream` (`BENCH_STREAMS`, `BENCH_DELTAS` to change the load).
+
+#[path = "../tests/api/fake_anthropic.rs"]
+#[allow(dead_code)]
+mod fake_anthropic;
+#[path = "../tests/api/ws.rs"]
+#[allow(dead_code)]
+mod ws;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fake_anthropic::{FakeAnthropic, Reply, StreamReply};
+use serde_json::{Value, json};
+use ws::{CHAT, Frame, GqlSocket, Protocol};
+
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(anthropic: &FakeAnthropic) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_assistant"))
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", data.path())
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ANTHROPIC_BASE_URL", &anthropic.base_url)
+            .env("ANTHROPIC_API_KEY", "sk-ant-bench")
+            .env("RUST_LOG", "warn")
+            .envs(std::env::var("DATABASE_URL").ok().map(|url| ("DATABASE_URL", url)))
+            .envs(std::env::var("REDIS_URL").ok().map(|url| ("REDIS_URL", url)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the server");
+        Self { child, port, _data: data }
+    }
+
+    /// CPU time the server process has used (user + system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at field 3.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// Peak resident memory of the server process, in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn gql(client: &reqwest::Client, port: u16, key: &str, query: &str, variables: Value) -> Value {
+    let response: Value = client
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .bearer_auth(key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(response.get("errors").is_none(), "{response}");
+    response["data"].clone()
+}
+
+/// One user with one conversation per stream.
+async fn users(port: u16, n: usize) -> Vec<(String, String)> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let created = gql(
+            &client,
+            port,
+            ADMIN_TOKEN,
+            "mutation($n: String!) { createUser(input: {displayName: $n}) { apiKey } }",
+            json!({ "n": format!("bench user {i}") }),
+        )
+        .await;
+        let key = created["createUser"]["apiKey"].as_str().unwrap().to_owned();
+        let conversation = gql(&client, port, &key, "mutation { createConversation { id } }", json!({})).await;
+        out.push((key, conversation["createConversation"]["id"].as_str().unwrap().to_owned()));
+    }
+    out
+}
+
+struct StreamResult {
+    subscribed_at: Instant,
+    message: String,
+    received: Vec<(String, Instant)>,
+    completed: bool,
+}
+
+async fn run_stream(
+    port: u16,
+    key: String,
+    conversation: String,
+    message: String,
+    protocol: Protocol,
+    start_after: Duration,
+) -> StreamResult {
+    let mut socket = GqlSocket::with_key(port, protocol, &key).await;
+    tokio::time::sleep(start_after).await;
+    let subscribed_at = Instant::now();
+    socket.subscribe("1", CHAT, json!({ "c": conversation, "m": message })).await;
+    let mut received = Vec::new();
+    let mut completed = false;
+    loop {
+        match socket.next_frame().await {
+            Frame::Data(data) => {
+                let now = Instant::now();
+                let event = &data["chat"];
+                match event["__typename"].as_str() {
+                    // Deltas that queued up arrive joined; each piece ends with "⟩ ".
+                    Some("ChatDelta") => received.extend(
+                        event["text"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split_inclusive("⟩ ")
+                            .map(|piece| (piece.to_owned(), now)),
+                    ),
+                    Some("ChatCompleted") => completed = true,
+                    _ => {}
+                }
+            }
+            Frame::Errors(_) => break,
+            Frame::Complete => break,
+        }
+    }
+    socket.close().await;
+    StreamResult { subscribed_at, message, received, completed }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `ramp`: the subscriptions start evenly spread over this time (zero: all at once).
+async fn scenario(name: &str, streams: usize, deltas: usize, chunk_delay: Duration, ramp: Duration) {
+    let fake = FakeAnthropic::start().await;
+    let server = Server::start(&fake);
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("http://127.0.0.1:{}/readyz", server.port)).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let accounts = users(server.port, streams).await;
+
+    for s in 0..streams {
+        let pieces: Vec<String> = (0..deltas).map(|d| format!("⟨{s}:{d}⟩ ")).collect();
+        fake.push_stream(Reply::Stream(StreamReply {
+            chunk_delay,
+            chunk_per_event: true,
+            pieces: Some(pieces.clone()),
+            ..StreamReply::text(pieces.concat())
+        }));
+    }
+
+    let cpu_before = server.cpu_seconds();
+    let started = Instant::now();
+    let tasks: Vec<_> = accounts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, conversation))| {
+            let protocol = if i % 2 == 0 { Protocol::TransportWs } else { Protocol::LegacyWs };
+            let start_after = ramp.mul_f64(i as f64 / streams as f64);
+            tokio::spawn(run_stream(
+                server.port,
+                key,
+                conversation,
+                format!("bench message {i}"),
+                protocol,
+                start_after,
+            ))
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("stream task"));
+    }
+    let wall = started.elapsed();
+    let cpu = server.cpu_seconds() - cpu_before;
+
+    let sent: HashMap<String, Instant> = fake.sent_deltas().into_iter().collect();
+    let mut per_delta: Vec<f64> = results
+        .iter()
+        .flat_map(|r| r.received.iter())
+        .filter_map(|(text, at)| sent.get(text).map(|sent| at.duration_since(*sent).as_secs_f64() * 1000.0))
+        .collect();
+    per_delta.sort_by(f64::total_cmp);
+
+    let arrivals: HashMap<String, Instant> = fake
+        .stream_requests()
+        .into_iter()
+        .filter_map(|r| r.messages().last().map(|(_, content)| (content.clone(), r.at)))
+        .collect();
+    let mut before_upstream: Vec<f64> = results
+        .iter()
+        .filter_map(|r| arrivals.get(&r.message).map(|at| at.duration_since(r.subscribed_at).as_secs_f64() * 1000.0))
+        .collect();
+    before_upstream.sort_by(f64::total_cmp);
+
+    let failed = results.iter().filter(|r| !r.completed || r.received.len() != deltas).count();
+    println!(
+        "{name}: {streams} streams x {deltas} deltas (upstream {:?}/delta, starts over {:?}) in {:.2}s, {failed} failed\n  \
+         per-delta overhead ms: p50 {:.3}  p95 {:.3}  p99 {:.3}  (n={})\n  \
+         before upstream request ms: p50 {:.2}  p95 {:.2}  p99 {:.2}\n  \
+         server CPU: {:.2}s ({:.0} us per delta, whole turn included)\n  \
+         server peak RSS: {:.1} MiB",
+        chunk_delay,
+        ramp,
+        wall.as_secs_f64(),
+        percentile(&per_delta, 0.50),
+        percentile(&per_delta, 0.95),
+        percentile(&per_delta, 0.99),
+        per_delta.len(),
+        percentile(&before_upstream, 0.50),
+        percentile(&before_upstream, 0.95),
+        percentile(&before_upstream, 0.99),
+        cpu,
+        cpu * 1e6 / (streams * deltas) as f64,
+        server.peak_rss_mib(),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; anything else (e.g. `cargo test --benches`) only checks it builds.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let number = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let streams = number("BENCH_STREAMS", 200);
+    let deltas = number("BENCH_DELTAS", 100);
+    let ramp = Duration::from_millis(number("BENCH_RAMP_MS", 2000) as u64);
+    // Claude-like pace (50 tokens/s), new chats arriving over the ramp: the main figures.
+    scenario("paced upstream", streams, deltas, Duration::from_millis(20), ramp).await;
+    // Upstream as fast as the fake can write: throughput under backlog.
+    scenario("fast upstream", streams, deltas, Duration::ZERO, ramp).await;
+    // Every chat starting in the same instant: the worst burst.
+    scenario("burst", streams, deltas, Duration::from_millis(20), Duration::ZERO).await;
+}
