@@ -1,10 +1,9 @@
-use assistant::store::Turn;
-use entity::enums::{MessageRole, MessageStatus};
 use entity::{message, prelude::Message};
-use sea_orm::{ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, Set};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::fake_anthropic::{Reply, StreamReply};
 use crate::helpers::{TestApp, error_code, error_message};
 
 crate::on_both_backends!(conversation_lifecycle, conversations_page_newest_first, messages_page_in_reading_order);
@@ -47,10 +46,8 @@ async fn conversation_lifecycle(app: TestApp) {
 
     // Deleting takes the messages and the short-term window with it.
     let conversation_id = Uuid::parse_str(id.as_str().unwrap()).unwrap();
-    let user_message = insert_messages(&app, conversation_id, 3).await;
-    let turn = Turn { message_id: user_message, role: MessageRole::User, content: "hello".into() };
-    app.state.short_term.replace(conversation_id, &[turn]).await.unwrap();
-    assert!(app.state.short_term.window(conversation_id).await.unwrap().is_some());
+    chat_turns(&app, &key, &id, 2).await;
+    assert_eq!(app.state.short_term.window(conversation_id).await.unwrap().map(|w| w.len()), Some(4));
 
     let deleted = app.data(&key, "mutation($id: ID!) { deleteConversation(id: $id) }", json!({ "id": id })).await;
     assert_eq!(deleted["deleteConversation"], true);
@@ -64,38 +61,20 @@ async fn conversation_lifecycle(app: TestApp) {
     assert_eq!(app.state.short_term.window(conversation_id).await.unwrap(), None);
 }
 
-/// Inserts `n` alternating user/assistant messages; returns the first one's id.
-async fn insert_messages(app: &TestApp, conversation_id: Uuid, n: usize) -> Uuid {
-    let conversation =
-        entity::prelude::Conversation::find_by_id(conversation_id).one(&app.state.db).await.unwrap().unwrap();
-    let mut first = None;
-    for i in 0..n {
-        let now = chrono::Utc::now();
-        let id = Uuid::now_v7();
-        first.get_or_insert(id);
-        message::ActiveModel {
-            id: Set(id),
-            conversation_id: Set(conversation_id),
-            user_id: Set(conversation.user_id),
-            role: Set(if i.is_multiple_of(2) { MessageRole::User } else { MessageRole::Assistant }),
-            content: Set(format!("message {i}")),
-            status: Set(MessageStatus::Complete),
-            stop_reason: Set(None),
-            model: Set(None),
-            input_tokens: Set(None),
-            output_tokens: Set(None),
-            cache_read_input_tokens: Set(None),
-            cache_creation_input_tokens: Set(None),
-            error_code: Set(None),
-            context_used: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&app.state.db)
-        .await
-        .unwrap();
+/// Holds `turns` exchanges through the API; messages read "message 0", "message 1", ...
+async fn chat_turns(app: &TestApp, key: &str, conversation_id: &Value, turns: usize) {
+    for turn in 0..turns {
+        let answer = format!("message {}", 2 * turn + 1);
+        app.anthropic.push_stream(Reply::Stream(StreamReply::text(answer.clone())));
+        let sent = app
+            .data(
+                key,
+                "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { content } } }",
+                json!({ "c": conversation_id, "m": format!("message {}", 2 * turn) }),
+            )
+            .await;
+        assert_eq!(sent["sendMessage"]["message"]["content"], answer);
     }
-    first.unwrap()
 }
 
 fn titles(connection: &Value) -> Vec<String> {
@@ -159,7 +138,7 @@ async fn messages_page_in_reading_order(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let id =
         app.data(&key, "mutation { createConversation { id } }", json!({})).await["createConversation"]["id"].clone();
-    insert_messages(&app, Uuid::parse_str(id.as_str().unwrap()).unwrap(), 5).await;
+    chat_turns(&app, &key, &id, 3).await;
     let query = "query($id: ID!, $first: Int, $last: Int, $before: String) { conversation(id: $id) {
         messages(first: $first, last: $last, before: $before) { edges { node { content role status } } pageInfo { hasPreviousPage startCursor } } } }";
 
@@ -168,8 +147,8 @@ async fn messages_page_in_reading_order(app: TestApp) {
     assert_eq!(
         messages["edges"],
         json!([
-            { "node": { "content": "message 3", "role": "ASSISTANT", "status": "COMPLETE" } },
             { "node": { "content": "message 4", "role": "USER", "status": "COMPLETE" } },
+            { "node": { "content": "message 5", "role": "ASSISTANT", "status": "COMPLETE" } },
         ])
     );
     assert_eq!(messages["pageInfo"]["hasPreviousPage"], true);
@@ -181,6 +160,6 @@ async fn messages_page_in_reading_order(app: TestApp) {
         .iter()
         .map(|e| e["node"]["content"].as_str().unwrap())
         .collect();
-    assert_eq!(contents, ["message 0", "message 1", "message 2"]);
+    assert_eq!(contents, ["message 0", "message 1", "message 2", "message 3"]);
     assert_eq!(earlier["conversation"]["messages"]["pageInfo"]["hasPreviousPage"], false);
 }

@@ -271,17 +271,16 @@ fn event(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {padded}\n\n")
 }
 
+/// The `error` event an overloaded API sends, first or mid-stream.
+fn overloaded_event() -> String {
+    event("error", json!({ "type": "error", "error": { "type": "overloaded_error", "message": "Overloaded" } }))
+}
+
 /// The events of a scripted answer, each paired with the delta text it carries (if any).
 fn script_events(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> Vec<(String, Option<String>)> {
     let mut events = Vec::new();
     if script.error_first {
-        events.push((
-            event(
-                "error",
-                json!({ "type": "error", "error": { "type": "overloaded_error", "message": "Overloaded" } }),
-            ),
-            None,
-        ));
+        events.push((overloaded_event(), None));
         return events;
     }
     events.push((
@@ -317,13 +316,7 @@ fn script_events(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> V
     for (i, piece) in pieces.iter().enumerate() {
         match script.ending {
             Ending::ErrorAfter(n) if i == n => {
-                events.push((
-                    event(
-                        "error",
-                        json!({ "type": "error", "error": { "type": "overloaded_error", "message": "Overloaded" } }),
-                    ),
-                    None,
-                ));
+                events.push((overloaded_event(), None));
                 return events;
             }
             Ending::EofAfter(n) if i == n => return events,
