@@ -55,16 +55,15 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// Finds who sent a request from a `Bearer` credential (if any).
-async fn identify(app: &AppState, credential: Option<&str>) -> Result<Caller, AppError> {
-    match credential {
-        None => Ok(Caller::Anonymous),
-        Some(credential) => {
-            match credential.trim().strip_prefix("Bearer ").or_else(|| credential.strip_prefix("bearer ")) {
-                Some(token) => auth::identify(&app.db, &app.admin_token, token.trim()).await,
-                None => Ok(Caller::InvalidKey),
-            }
+/// Finds who sent a request from an `Authorization` value (if any): `Bearer <token>`, the
+/// scheme in any case.
+async fn identify(app: &AppState, authorization: Option<&str>) -> Result<Caller, AppError> {
+    let Some(authorization) = authorization else { return Ok(Caller::Anonymous) };
+    match authorization.trim().split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            auth::identify(&app.db, &app.admin_token, token.trim()).await
         }
+        _ => Ok(Caller::InvalidKey),
     }
 }
 

@@ -20,6 +20,19 @@ async fn keys_authenticate_and_revoke(app: TestApp) {
     let data = app.data(&first_key, me, json!({})).await;
     assert_eq!(data["me"], json!({ "id": user_id, "displayName": "Ada" }));
 
+    // The scheme is case-insensitive; other schemes are refused, not ignored.
+    let raw = |authorization: String| {
+        app.client()
+            .post(format!("{}/graphql", app.address))
+            .header("authorization", authorization)
+            .json(&json!({ "query": me }))
+            .send()
+    };
+    let lower: serde_json::Value = raw(format!("bearer {first_key}")).await.unwrap().json().await.unwrap();
+    assert_eq!(lower["data"]["me"]["id"], user_id);
+    let basic: serde_json::Value = raw(format!("Basic {first_key}")).await.unwrap().json().await.unwrap();
+    assert_eq!(error_code(&basic), "UNAUTHENTICATED");
+
     // A second key for another device; the listing never shows secrets.
     let created = app
         .data(
