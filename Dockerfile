@@ -21,6 +21,11 @@ COPY migration/src migration/src
 RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs \
  && cargo build --release --locked --bin assistant
 
+# ---- embedding model ---------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm AS model
+COPY scripts/fetch-model.sh /fetch-model.sh
+RUN /fetch-model.sh /model
+
 # ---- run --------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -29,6 +34,8 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /app assistant \
  && install -d -o assistant -g assistant /app/data
 COPY --from=build /app/target/release/assistant /usr/local/bin/assistant
+# Outside DATA_DIR, so a volume mounted there does not hide it.
+COPY --from=model /model /opt/models/all-MiniLM-L6-v2
 
 WORKDIR /app
 USER assistant
@@ -37,6 +44,7 @@ USER assistant
 ENV HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/app/data \
+    EMBEDDING_MODEL_DIR=/opt/models/all-MiniLM-L6-v2 \
     LOG_FORMAT=json
 EXPOSE 8000
 VOLUME ["/app/data"]

@@ -53,7 +53,38 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     pub anthropic: AnthropicConfig,
     pub chat: ChatConfig,
+    pub embedding: EmbeddingConfig,
     pub log_format: LogFormat,
+}
+
+/// Which embedder turns text into vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbeddingProvider {
+    /// The local model when its files are in `EMBEDDING_MODEL_DIR`, else the (announced) fallback.
+    Auto,
+    /// The local all-MiniLM-L6-v2; the start fails when its files are missing.
+    Local,
+    /// An OpenAI-compatible endpoint.
+    Http,
+    /// The hashing fallback, on purpose (tests, experiments).
+    Fallback,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmbeddingConfig {
+    /// `EMBEDDING_PROVIDER`: `auto` (default), `local`, `http` or `fallback`.
+    pub provider: EmbeddingProvider,
+    /// `EMBEDDING_MODEL_DIR` (default `DATA_DIR/models/all-MiniLM-L6-v2`): `config.json`,
+    /// `tokenizer.json` and `model.safetensors` of the local model.
+    pub model_dir: PathBuf,
+    /// `EMBEDDING_URL`: base URL of an OpenAI-compatible API (e.g. `https://api.openai.com/v1`).
+    pub url: Option<String>,
+    /// `EMBEDDING_MODEL`: the model name sent to that API.
+    pub model: String,
+    /// `EMBEDDING_API_KEY`: its key, if it needs one.
+    pub api_key: Option<Secret>,
+    /// `EMBEDDING_DIMENSIONS` (default 384): the vector size that API returns.
+    pub dimensions: usize,
 }
 
 /// Limits of the chat, each with a clear error when crossed.
@@ -153,6 +184,31 @@ impl Config {
             window_turns: number(&get, "CHAT_WINDOW_TURNS", 20, 2..=500)?,
         };
 
+        let embedding = EmbeddingConfig {
+            provider: match get("EMBEDDING_PROVIDER").as_deref() {
+                None | Some("auto") => EmbeddingProvider::Auto,
+                Some("local") => EmbeddingProvider::Local,
+                Some("http") => EmbeddingProvider::Http,
+                Some("fallback") => EmbeddingProvider::Fallback,
+                Some(other) => {
+                    return Err(invalid(
+                        "EMBEDDING_PROVIDER",
+                        format!("`{other}` is not auto, local, http or fallback"),
+                    ));
+                }
+            },
+            model_dir: get("EMBEDDING_MODEL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("models").join("all-MiniLM-L6-v2")),
+            url: get("EMBEDDING_URL"),
+            model: get("EMBEDDING_MODEL").unwrap_or_else(|| "all-MiniLM-L6-v2".into()),
+            api_key: get("EMBEDDING_API_KEY").map(Secret::new),
+            dimensions: number(&get, "EMBEDDING_DIMENSIONS", 384, 8..=8192)?,
+        };
+        if embedding.provider == EmbeddingProvider::Http && embedding.url.is_none() {
+            return Err(invalid("EMBEDDING_URL", "is required when EMBEDDING_PROVIDER=http"));
+        }
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -169,6 +225,7 @@ impl Config {
             admin_token,
             anthropic,
             chat,
+            embedding,
             log_format,
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod db;
+pub mod embed;
 pub mod error;
 pub mod graphql;
 mod http;
@@ -35,6 +36,7 @@ pub struct AppState {
     /// `ADMIN_TOKEN`, or a random one made for this run.
     pub admin_token: Secret,
     pub llm: llm::AnthropicClient,
+    pub embedder: Arc<dyn embed::Embedder>,
 }
 
 pub struct Application {
@@ -74,12 +76,13 @@ impl Application {
         }
         let retry = llm::RetryPolicy { max_retries: config.anthropic.max_retries, ..Default::default() };
         let llm = llm::AnthropicClient::new(&config.anthropic, retry).context("could not set up the HTTP client")?;
+        let embedder = embed::from_config(&config.embedding).context("could not set up the embedder (EMBEDDING_*)")?;
         let address = SocketAddr::new(config.host, config.port);
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address} (is PORT in use?)"))?;
 
-        let state = AppState { db, short_term, config: Arc::new(config), admin_token, llm };
+        let state = AppState { db, short_term, config: Arc::new(config), admin_token, llm, embedder };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(schema, state.clone());
         Ok(Self { listener, router, state })

@@ -80,7 +80,8 @@ impl MutationRoot {
         let user_id = ctx.user_id()?;
         let new =
             memories::NewMemory { content: &input.content, category: input.category, importance: input.importance };
-        Ok(memories::remember(&ctx.state().db, user_id, new).await?.into())
+        let state = ctx.state();
+        Ok(memories::remember(&state.db, state.embedder.as_ref(), user_id, new).await?.into())
     }
 
     /// Changes a memory; the former version is kept in its history.
@@ -92,7 +93,8 @@ impl MutationRoot {
             category: input.category,
             importance: input.importance,
         };
-        Ok(memories::update(&ctx.state().db, user_id, id, changes).await?.into())
+        let state = ctx.state();
+        Ok(memories::update(&state.db, state.embedder.as_ref(), user_id, id, changes).await?.into())
     }
 
     /// Forgets a memory for good, with its history.

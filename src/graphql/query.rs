@@ -2,7 +2,9 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
 use super::connection::{PageArgs, connection, parse_id};
-use super::types::{ApiKey, Conversation, LearnedPattern, Memory, MemoryFilter, Preference, ServerInfo, User};
+use super::types::{
+    ApiKey, Conversation, EmbedderInfo, LearnedPattern, Memory, MemoryFilter, Preference, ServerInfo, User,
+};
 use super::{ContextExt as _, GqlResult};
 use crate::services::{auth, conversations, memories, patterns, preferences};
 
@@ -88,6 +90,10 @@ impl QueryRoot {
             version: env!("CARGO_PKG_VERSION").into(),
             database: if state.config.is_sqlite() { "sqlite" } else { "postgres" }.into(),
             short_term_store: state.short_term.name().into(),
+            embedder: {
+                let info = state.embedder.info();
+                EmbedderInfo { name: info.name.clone(), dimensions: info.dimensions as i32, degraded: info.degraded }
+            },
         }
     }
 }

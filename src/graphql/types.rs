@@ -324,6 +324,20 @@ pub struct ServerInfo {
     pub database: String,
     /// Where short-term conversation windows live: `redis` or `in-process`.
     pub short_term_store: String,
+    /// What turns memories into vectors for search by meaning.
+    pub embedder: EmbedderInfo,
+}
+
+/// The embedding model in use.
+#[derive(SimpleObject)]
+pub struct EmbedderInfo {
+    /// The model's name (`all-MiniLM-L6-v2`, an API model, or `hashing-fallback`).
+    pub name: String,
+    /// The size of its vectors.
+    pub dimensions: i32,
+    /// True when no real model is available and a word-hashing fallback stands in: search by
+    /// meaning then only finds shared words. Install the model (`scripts/fetch-model.sh`).
+    pub degraded: bool,
 }
 
 /// Input of `createUser`.

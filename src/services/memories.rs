@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::page::{Order, Page, PageRequest, fetch_page};
 use super::{new_id, now, validate};
+use crate::embed::{self, Embedder};
 use crate::error::{AppError, AppResult};
 
 pub const MAX_CONTENT_CHARS: usize = 2000;
@@ -23,14 +24,37 @@ pub struct NewMemory<'a> {
     pub importance: Option<f64>,
 }
 
+/// A memory's vector as stored beside it: bytes, the model that made them, and their size.
+/// `None` when the embedder failed; the memory is kept and its vector can be made later.
+async fn embed(embedder: &dyn Embedder, content: &str) -> Option<(Vec<u8>, String, i32)> {
+    match embedder.embed(&[content.to_owned()]).await {
+        Ok(mut vectors) if vectors.len() == 1 => {
+            let vector = vectors.remove(0);
+            let info = embedder.info();
+            Some((embed::to_bytes(&vector), info.name.clone(), vector.len() as i32))
+        }
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "could not embed a memory; stored without its vector");
+            None
+        }
+    }
+}
+
 /// Stores a memory the user asked for. The same content twice gives back the memory already
 /// stored rather than a duplicate.
-pub async fn remember(db: &DatabaseConnection, user_id: Uuid, new: NewMemory<'_>) -> AppResult<memory::Model> {
+pub async fn remember(
+    db: &DatabaseConnection,
+    embedder: &dyn Embedder,
+    user_id: Uuid,
+    new: NewMemory<'_>,
+) -> AppResult<memory::Model> {
     let content = validate::required_text("content", new.content, MAX_CONTENT_CHARS)?;
     let importance = validate::unit_interval("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?;
     if let Some(existing) = find_same_content(db, user_id, &content).await? {
         return Ok(existing);
     }
+    let vector = embed(embedder, &content).await;
     let now = now();
     Ok(memory::ActiveModel {
         id: Set(new_id()),
@@ -40,9 +64,9 @@ pub async fn remember(db: &DatabaseConnection, user_id: Uuid, new: NewMemory<'_>
         importance: Set(importance),
         source: Set(MemorySource::Explicit),
         source_message_id: Set(None),
-        embedding: Set(None),
-        embedding_model: Set(None),
-        embedding_dim: Set(None),
+        embedding: Set(vector.as_ref().map(|(bytes, _, _)| bytes.clone())),
+        embedding_model: Set(vector.as_ref().map(|(_, model, _)| model.clone())),
+        embedding_dim: Set(vector.as_ref().map(|(_, _, dim)| *dim)),
         valid_from: Set(now),
         valid_to: Set(None),
         created_at: Set(now),
@@ -102,6 +126,7 @@ pub struct MemoryChanges<'a> {
 /// Changes a memory, keeping the version it replaces in the history.
 pub async fn update(
     db: &DatabaseConnection,
+    embedder: &dyn Embedder,
     user_id: Uuid,
     id: Uuid,
     changes: MemoryChanges<'_>,
@@ -112,6 +137,11 @@ pub async fn update(
         return Err(AppError::bad_input("nothing to change: give content, category or importance"));
     }
 
+    // Embed before the transaction, so no write lock is held while the model runs.
+    let vector = match &content {
+        Some(content) => embed(embedder, content).await,
+        None => None,
+    };
     let txn = db.begin().await?;
     let old = Memory::find_by_id(id)
         .filter(memory::Column::UserId.eq(user_id))
@@ -140,10 +170,10 @@ pub async fn update(
         active.content = Set(content);
     }
     if content_changed {
-        // The stored vector described the old text; the embedder recomputes it.
-        active.embedding = Set(None);
-        active.embedding_model = Set(None);
-        active.embedding_dim = Set(None);
+        // The stored vector described the old text.
+        active.embedding = Set(vector.as_ref().map(|(bytes, _, _)| bytes.clone()));
+        active.embedding_model = Set(vector.as_ref().map(|(_, model, _)| model.clone()));
+        active.embedding_dim = Set(vector.as_ref().map(|(_, _, dim)| *dim));
     }
     if let Some(category) = changes.category {
         active.category = Set(category);

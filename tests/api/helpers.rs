@@ -74,6 +74,21 @@ pub fn redis_url() -> Option<String> {
     }
 }
 
+/// The directory of the real all-MiniLM-L6-v2 (`scripts/fetch-model.sh`); under CI its absence
+/// is a failure, not a skip.
+pub fn model_dir() -> Option<String> {
+    match std::env::var("TEST_EMBEDDING_MODEL_DIR").ok().filter(|v| !v.is_empty()) {
+        Some(dir) => Some(dir),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the embedding tests: set TEST_EMBEDDING_MODEL_DIR (scripts/fetch-model.sh installs it)")
+        }
+        None => {
+            eprintln!("TEST_EMBEDDING_MODEL_DIR is not set: skipping a test that needs the embedding model");
+            None
+        }
+    }
+}
+
 /// A fresh, empty PostgreSQL database; returns its URL.
 async fn fresh_postgres_database(admin_url: &str) -> String {
     let name = format!("assistant_test_{}", Uuid::new_v4().simple());
@@ -110,6 +125,8 @@ impl TestApp {
         let anthropic = FakeAnthropic::start().await;
         vars.insert("ANTHROPIC_BASE_URL", anthropic.base_url.clone());
         vars.insert("ANTHROPIC_API_KEY", "sk-ant-test-key".into());
+        // Most tests need no model; the embedding tests ask for the real one.
+        vars.insert("EMBEDDING_PROVIDER", "fallback".into());
         if backend == Backend::Postgres {
             let admin_url = postgres_url()?;
             vars.insert("DATABASE_URL", fresh_postgres_database(&admin_url).await);

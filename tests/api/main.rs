@@ -11,6 +11,7 @@ mod ws;
 mod auth;
 mod chat;
 mod conversations;
+mod embedding;
 mod health;
 mod isolation;
 mod memories;

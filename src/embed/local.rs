@@ -1,0 +1,114 @@
+//! all-MiniLM-L6-v2 run by candle on the CPU: mean pooling over the attention mask, then L2
+//! normalisation, as sentence-transformers does. Texts are batched by similar length, so little
+//! work is spent on padding, and run in `spawn_blocking` so the async workers stay free.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::{Embedder, EmbedderInfo, normalise};
+
+/// Texts per forward pass.
+const BATCH: usize = 32;
+/// The model was trained on up to 256 word pieces; longer texts are cut.
+const MAX_TOKENS: usize = 256;
+
+struct Model {
+    bert: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+}
+
+pub struct MiniLmEmbedder {
+    model: Arc<Model>,
+    info: EmbedderInfo,
+}
+
+impl MiniLmEmbedder {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let read = |file: &str| dir.join(file);
+        let config: Config = serde_json::from_slice(
+            &std::fs::read(read("config.json"))
+                .with_context(|| format!("reading {}", read("config.json").display()))?,
+        )
+        .context("config.json is not a BERT config")?;
+        let mut tokenizer = Tokenizer::from_file(read("tokenizer.json"))
+            .map_err(|e| anyhow::anyhow!("loading {}: {e}", read("tokenizer.json").display()))?;
+        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .map_err(|e| anyhow::anyhow!("configuring truncation: {e}"))?;
+        let device = Device::Cpu;
+        // SAFETY: the weights file is memory-mapped read-only and must not change while the
+        // process runs; it is ours, under the model directory.
+        let weights = unsafe { VarBuilder::from_mmaped_safetensors(&[read("model.safetensors")], DType::F32, &device) }
+            .context("loading model.safetensors")?;
+        let bert = BertModel::load(weights, &config).context("model.safetensors does not fit config.json")?;
+        let info = EmbedderInfo { name: "all-MiniLM-L6-v2".into(), dimensions: config.hidden_size, degraded: false };
+        tracing::info!(dir = %dir.display(), dimensions = info.dimensions, "loaded the local embedding model");
+        Ok(Self { model: Arc::new(Model { bert, tokenizer, device }), info })
+    }
+}
+
+impl Model {
+    fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let encodings =
+            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let rows = |f: fn(&tokenizers::Encoding) -> &[u32]| -> anyhow::Result<Tensor> {
+            let rows = encodings.iter().map(|e| Tensor::new(f(e), &self.device)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Tensor::stack(&rows, 0)?)
+        };
+        let ids = rows(|e| e.get_ids())?;
+        let type_ids = rows(|e| e.get_type_ids())?;
+        let mask = rows(|e| e.get_attention_mask())?;
+        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
+        // Mean over the real tokens only.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?;
+        let pooled = summed.broadcast_div(&counts)?;
+        let mut vectors: Vec<Vec<f32>> = pooled.to_vec2()?;
+        vectors.iter_mut().for_each(|v| normalise(v));
+        Ok(vectors)
+    }
+
+    /// Embeds in batches of similar length; returns vectors in the input order.
+    fn embed_all(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+            for (&i, vector) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Embedder for MiniLmEmbedder {
+    fn info(&self) -> &EmbedderInfo {
+        &self.info
+    }
+
+    async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let model = self.model.clone();
+        let texts = texts.to_vec();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| model.embed_all(&texts)))
+            .await
+            .context("the embedding task panicked")?
+    }
+}

@@ -1,0 +1,129 @@
+//! Embeddings: the real local model, the HTTP embedder, the announced fallback, and vectors
+//! stored beside memories.
+
+use std::path::Path;
+
+use assistant::config::{EmbeddingConfig, EmbeddingProvider};
+use assistant::embed::{Embedder as _, HttpEmbedder, MiniLmEmbedder, cosine};
+use axum::routing::post;
+use entity::prelude::Memory;
+use sea_orm::EntityTrait as _;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp, model_dir};
+
+fn texts(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_local_model_embeds_by_meaning() {
+    let Some(dir) = model_dir() else { return };
+    let model = MiniLmEmbedder::load(Path::new(&dir)).unwrap();
+    assert_eq!(model.info().dimensions, 384);
+    assert!(!model.info().degraded);
+
+    let sentences = texts(&[
+        "I am allergic to peanuts",
+        "Nuts make me very ill",
+        "The train to Porto leaves at nine",
+        "My sister Ana lives in Berlin",
+        "Ana, my sibling, is based in Germany's capital",
+    ]);
+    let vectors = model.embed(&sentences).await.unwrap();
+    for vector in &vectors {
+        assert_eq!(vector.len(), 384);
+        let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "vectors are unit length, got {norm}");
+    }
+    // Paraphrases are closer than unrelated sentences, without sharing words.
+    assert!(cosine(&vectors[0], &vectors[1]) > cosine(&vectors[0], &vectors[2]) + 0.2);
+    assert!(cosine(&vectors[3], &vectors[4]) > cosine(&vectors[3], &vectors[2]) + 0.2);
+
+    // Batching (sorted by length, padded) changes nothing: one at a time gives the same vectors.
+    let alone = model.embed(&sentences[2..3]).await.unwrap();
+    let difference: f32 = alone[0].iter().zip(&vectors[2]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(difference < 1e-4, "batched and single embeddings differ by {difference}");
+}
+
+#[tokio::test]
+async fn the_server_reports_and_uses_the_real_model() {
+    let Some(dir) = model_dir() else { return };
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("EMBEDDING_PROVIDER", "auto"), ("EMBEDDING_MODEL_DIR", &dir)])
+        .await
+        .unwrap();
+    let info = app.gql(None, "{ serverInfo { embedder { name dimensions degraded } } }", json!({})).await;
+    assert_eq!(
+        info["data"]["serverInfo"]["embedder"],
+        json!({ "name": "all-MiniLM-L6-v2", "dimensions": 384, "degraded": false })
+    );
+
+    let (_, key) = app.create_user("Ada").await;
+    let id = app.data(&key, r#"mutation { remember(input: {content: "I am vegetarian"}) { id } }"#, json!({})).await
+        ["remember"]["id"]
+        .clone();
+    let row =
+        Memory::find_by_id(Uuid::parse_str(id.as_str().unwrap()).unwrap()).one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(row.embedding_model.as_deref(), Some("all-MiniLM-L6-v2"));
+    assert_eq!(row.embedding_dim, Some(384));
+    assert_eq!(row.embedding.as_ref().map(Vec::len), Some(384 * 4));
+
+    // A changed memory gets a new vector for its new text.
+    app.data(
+        &key,
+        "mutation($id: ID!) { updateMemory(id: $id, input: {content: \"I eat fish again\"}) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let changed = Memory::find_by_id(row.id).one(&app.state.db).await.unwrap().unwrap();
+    assert_ne!(changed.embedding, row.embedding);
+    assert_eq!(changed.embedding_dim, Some(384));
+}
+
+#[tokio::test]
+async fn without_a_model_the_fallback_announces_itself() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("EMBEDDING_PROVIDER", "auto")]).await.unwrap();
+    let info = app.gql(None, "{ serverInfo { embedder { name degraded } } }", json!({})).await;
+    assert_eq!(info["data"]["serverInfo"]["embedder"], json!({ "name": "hashing-fallback", "degraded": true }));
+}
+
+#[tokio::test]
+async fn the_http_embedder_speaks_the_openai_shape() {
+    // An endpoint that answers out of order, as APIs may, with unnormalised vectors.
+    let app = axum::Router::new().route(
+        "/v1/embeddings",
+        post(|headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+            assert_eq!(headers["authorization"], "Bearer emb-key");
+            assert_eq!(body["model"], "text-embedding-test");
+            let inputs = body["input"].as_array().unwrap().len();
+            let data: Vec<Value> = (0..inputs)
+                .rev()
+                .map(|i| json!({ "index": i, "embedding": [i as f32 + 1.0, 0.0, 0.0, 1.0] }))
+                .collect();
+            axum::Json(json!({ "object": "list", "data": data }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let config = |dimensions| EmbeddingConfig {
+        provider: EmbeddingProvider::Http,
+        model_dir: "/nonexistent".into(),
+        url: Some(url.clone()),
+        model: "text-embedding-test".into(),
+        api_key: Some(assistant::config::Secret::new("emb-key")),
+        dimensions,
+    };
+    let embedder = HttpEmbedder::new(&config(4)).unwrap();
+    let vectors = embedder.embed(&texts(&["a", "b"])).await.unwrap();
+    let expected = |first: f32| {
+        let norm = (first * first + 1.0).sqrt();
+        vec![first / norm, 0.0, 0.0, 1.0 / norm]
+    };
+    assert_eq!(vectors, [expected(1.0), expected(2.0)], "in input order, unit length");
+
+    let wrong = HttpEmbedder::new(&config(384)).unwrap().embed(&texts(&["a"])).await.unwrap_err();
+    assert!(wrong.to_string().contains("EMBEDDING_DIMENSIONS"), "{wrong}");
+}
