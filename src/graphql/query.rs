@@ -3,10 +3,11 @@ use async_graphql::{Context, ID, Object};
 
 use super::connection::{PageArgs, connection, parse_id};
 use super::types::{
-    ApiKey, Conversation, EmbedderInfo, LearnedPattern, Memory, MemoryFilter, Preference, ServerInfo, User,
+    ApiKey, Conversation, EmbedderInfo, LearnedPattern, Memory, MemoryFilter, MemorySearchResult, Preference,
+    ServerInfo, User,
 };
 use super::{ContextExt as _, GqlResult};
-use crate::services::{auth, conversations, memories, patterns, preferences};
+use crate::services::{auth, conversations, memories, patterns, preferences, retrieval};
 
 pub struct QueryRoot;
 
@@ -62,6 +63,21 @@ impl QueryRoot {
         let filter = memories::MemoryFilter { category: filter.category, since: filter.since };
         let page = memories::list(&ctx.state().db, user_id, filter, page).await?;
         Ok(connection(page, Memory::from))
+    }
+
+    /// The caller's memories most relevant to `query`, by meaning and by keywords, weighted by
+    /// importance and recency. Memories unrelated to the query are not returned.
+    async fn search_memories(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 10)] limit: i32,
+    ) -> GqlResult<Vec<MemorySearchResult>> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let found = retrieval::search(&state.db, state.embedder.as_ref(), user_id, &query, limit).await?;
+        Ok(found.into_iter().map(MemorySearchResult::from).collect())
     }
 
     /// One of the caller's memories (NOT_FOUND when there is no such memory).

@@ -512,3 +512,27 @@ pub struct SendMessagePayload {
     /// The stored answer.
     pub message: Message,
 }
+
+/// A memory found by `searchMemories`, with why it was found.
+#[derive(SimpleObject)]
+pub struct MemorySearchResult {
+    /// The fused relevance the results are ordered by (higher is better).
+    pub score: f64,
+    /// Cosine similarity of meaning to the query (null when the memory has no vector yet).
+    pub similarity: Option<f64>,
+    /// BM25 keyword relevance (0 when no word is shared).
+    pub keyword_score: f64,
+    /// The memory.
+    pub memory: Memory,
+}
+
+impl From<crate::services::retrieval::ScoredMemory> for MemorySearchResult {
+    fn from(found: crate::services::retrieval::ScoredMemory) -> Self {
+        Self {
+            score: found.score,
+            similarity: found.similarity.map(f64::from),
+            keyword_score: found.keyword,
+            memory: found.memory.into(),
+        }
+    }
+}

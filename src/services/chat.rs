@@ -202,25 +202,43 @@ impl ActiveTurn {
             self.finish(&MessageAccumulator::default(), Ending::Interrupted).await;
             return;
         }
-        let request = match context::assemble(&self.state, &self.user, &self.conversation).await {
-            Ok(context) => MessagesRequest {
-                system: context.system,
-                metadata: Some(serde_json::json!({ "user_id": self.user.id })),
-                ..MessagesRequest::new(
-                    self.state.config.anthropic.model.clone(),
-                    self.state.config.anthropic.max_tokens,
-                    context.messages,
-                )
-            },
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "could not assemble the context");
-                self.fail_internally().await;
-                return;
-            }
-        };
+        let request =
+            match context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content).await {
+                Ok(context) => {
+                    self.record_context(&context).await;
+                    MessagesRequest {
+                        system: context.system,
+                        metadata: Some(serde_json::json!({ "user_id": self.user.id })),
+                        ..MessagesRequest::new(
+                            self.state.config.anthropic.model.clone(),
+                            self.state.config.anthropic.max_tokens,
+                            context.messages,
+                        )
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "could not assemble the context");
+                    self.fail_internally().await;
+                    return;
+                }
+            };
         let mut accumulator = MessageAccumulator::default();
         let ending = self.relay(&request, &mut accumulator).await;
         self.finish(&accumulator, ending).await;
+    }
+
+    /// Notes on the answer which memories its context used, so it can be explained later.
+    async fn record_context(&self, context: &context::AssembledContext) {
+        let used = serde_json::json!({
+            "memories": context.memories.iter().map(|m| serde_json::json!({
+                "id": m.memory.id, "score": m.score, "similarity": m.similarity, "keyword": m.keyword,
+            })).collect::<Vec<_>>(),
+        });
+        let mut row: message::ActiveModel = self.assistant_message.clone().into();
+        row.context_used = Set(Some(used));
+        if let Err(error) = row.update(&self.state.db).await {
+            tracing::warn!(error = format!("{error:#}"), "could not record the context used");
+        }
     }
 
     /// Streams the answer to the caller as it arrives; returns how it ended.

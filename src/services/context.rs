@@ -9,6 +9,7 @@ use entity::{conversation, message, prelude::*, user};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::preferences;
+use super::retrieval::{self, ScoredMemory};
 use crate::AppState;
 use crate::error::AppResult;
 use crate::llm::{ChatMessage, Role, SystemBlock};
@@ -17,15 +18,22 @@ use crate::store::Turn;
 /// Preferences below this confidence are not stated to the model.
 const PREFERENCE_CONFIDENCE_FLOOR: f64 = 0.5;
 
+/// Long-term memories put in front of Claude for one answer, at most.
+const MEMORIES_IN_CONTEXT: usize = 5;
+
 pub struct AssembledContext {
     pub system: Vec<SystemBlock>,
     pub messages: Vec<ChatMessage>,
+    /// The long-term memories included, with their scores (recorded on the answer).
+    pub memories: Vec<ScoredMemory>,
 }
 
+/// Builds the context for answering `query` (the user's newest message).
 pub async fn assemble(
     state: &AppState,
     user: &user::Model,
     conversation: &conversation::Model,
+    query: &str,
 ) -> AppResult<AssembledContext> {
     let mut stable = format!(
         "You are a personal assistant for {name}. You remember what {name} tells you across \
@@ -45,12 +53,29 @@ pub async fn assemble(
         }
     }
     let mut system = vec![SystemBlock::text(stable).cached()];
+    // Memories depend on the message, so they come after the cached prefix.
+    let memories =
+        match retrieval::search(&state.db, state.embedder.as_ref(), user.id, query, MEMORIES_IN_CONTEXT).await {
+            Ok(memories) => memories,
+            Err(error) => {
+                // An answer without memories beats no answer.
+                tracing::warn!(error = format!("{error:#}"), "memory search failed; answering without memories");
+                Vec::new()
+            }
+        };
+    if !memories.is_empty() {
+        let mut block = String::from("What you remember about the user that may matter here:");
+        for found in &memories {
+            block.push_str(&format!("\n- {}", found.memory.content));
+        }
+        system.push(SystemBlock::text(block));
+    }
     if let Some(summary) = conversation.summary.as_deref().filter(|s| !s.trim().is_empty()) {
         system.push(SystemBlock::text(format!("Summary of the earlier part of this conversation:\n{summary}")));
     }
 
     let turns = recent_turns(state, conversation.id).await?;
-    Ok(AssembledContext { system, messages: to_messages(&turns) })
+    Ok(AssembledContext { system, messages: to_messages(&turns), memories })
 }
 
 /// The conversation's short-term window: from the short-term store, or rebuilt from SQL on a

@@ -10,6 +10,7 @@ pub mod memories;
 pub mod page;
 pub mod patterns;
 pub mod preferences;
+pub mod retrieval;
 pub mod validate;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -127,3 +127,57 @@ async fn the_http_embedder_speaks_the_openai_shape() {
     let wrong = HttpEmbedder::new(&config(384)).unwrap().embed(&texts(&["a"])).await.unwrap_err();
     assert!(wrong.to_string().contains("EMBEDDING_DIMENSIONS"), "{wrong}");
 }
+
+const SEARCH: &str = "query($q: String!, $n: Int) { searchMemories(query: $q, limit: $n) { score similarity keywordScore memory { content } } }";
+
+fn contents(response: &Value) -> Vec<String> {
+    response["searchMemories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["memory"]["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn memories_are_found_by_meaning_and_reach_the_answer() {
+    let Some(dir) = model_dir() else { return };
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("EMBEDDING_PROVIDER", "local"), ("EMBEDDING_MODEL_DIR", &dir)])
+        .await
+        .unwrap();
+    let (_, alice) = app.create_user("Alice").await;
+    let (_, bob) = app.create_user("Bob").await;
+    for fact in ["I am allergic to peanuts", "My sister Ana lives in Berlin", "I work night shifts as a nurse"] {
+        app.data(&alice, "mutation($c: String!) { remember(input: {content: $c}) { id } }", json!({ "c": fact })).await;
+    }
+
+    // Paraphrases, with no word in common with the memory they should find.
+    let sibling = app.data(&alice, SEARCH, json!({ "q": "Where is my sibling based?", "n": 3 })).await;
+    assert_eq!(contents(&sibling)[0], "My sister Ana lives in Berlin", "{sibling}");
+    assert_eq!(sibling["searchMemories"][0]["keywordScore"], 0.0);
+    let food = app.data(&alice, SEARCH, json!({ "q": "which nuts should I avoid eating", "n": 3 })).await;
+    assert_eq!(contents(&food)[0], "I am allergic to peanuts", "{food}");
+    // Unrelated memories stay out.
+    let job = app.data(&alice, SEARCH, json!({ "q": "what is my job", "n": 10 })).await;
+    assert_eq!(contents(&job)[0], "I work night shifts as a nurse");
+
+    // Another user's search never sees them.
+    let theirs = app.data(&bob, SEARCH, json!({ "q": "peanuts allergy", "n": 10 })).await;
+    assert_eq!(theirs["searchMemories"], json!([]));
+
+    let bad = app.gql(Some(&alice), SEARCH, json!({ "q": "x", "n": 0 })).await;
+    assert_eq!(crate::helpers::error_code(&bad), "BAD_USER_INPUT");
+
+    // In a new conversation, the relevant memory is in what Claude is told.
+    let conversation =
+        app.data(&alice, "mutation { createConversation { id } }", json!({})).await["createConversation"]["id"].clone();
+    app.data(
+        &alice,
+        "mutation($c: ID!) { sendMessage(input: {conversationId: $c, message: \"Suggest a snack with nuts for my hike\"}) { message { id } } }",
+        json!({ "c": conversation }),
+    )
+    .await;
+    let request = app.anthropic.stream_requests().pop().unwrap();
+    assert!(request.system_text().contains("I am allergic to peanuts"), "{}", request.system_text());
+    assert!(!request.system_text().contains("Berlin"), "unrelated memories are left out: {}", request.system_text());
+}
