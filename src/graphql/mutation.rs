@@ -78,8 +78,13 @@ impl MutationRoot {
     /// Stores something the assistant should remember. Saying the same thing twice keeps one memory.
     async fn remember(&self, ctx: &Context<'_>, input: RememberInput) -> GqlResult<Memory> {
         let user_id = ctx.user_id()?;
-        let new =
-            memories::NewMemory { content: &input.content, category: input.category, importance: input.importance };
+        let new = memories::NewMemory {
+            content: &input.content,
+            category: input.category,
+            importance: input.importance,
+            source: entity::enums::MemorySource::Explicit,
+            source_message_id: None,
+        };
         let state = ctx.state();
         Ok(memories::remember(&state.db, state.embedder.as_ref(), user_id, new).await?.into())
     }

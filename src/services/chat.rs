@@ -66,6 +66,13 @@ pub async fn start_turn(
     let slot = StreamSlot::acquire(state.short_term.clone(), user_id, limits.max_concurrent_streams).await?;
     let (user_message, assistant_message) = record_start(state, &conversation, text).await?;
     push_turn(state.short_term.as_ref(), &user_message).await;
+    // What the rules find is stored off the hot path; it is there for later turns.
+    {
+        let (state, message) = (state.clone(), user_message.clone());
+        tokio::spawn(async move {
+            super::extraction::remember_from_message(&state, message.user_id, message.id, &message.content).await;
+        });
+    }
 
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
     let span = tracing::info_span!("chat_turn", conversation = %conversation.id, message = %assistant_message.id);

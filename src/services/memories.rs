@@ -22,6 +22,9 @@ pub struct NewMemory<'a> {
     pub content: &'a str,
     pub category: Option<MemoryCategory>,
     pub importance: Option<f64>,
+    pub source: MemorySource,
+    /// The message it was learned from, when it came from a conversation.
+    pub source_message_id: Option<Uuid>,
 }
 
 /// A memory's vector as stored beside it: bytes, the model that made them, and their size.
@@ -62,8 +65,8 @@ pub async fn remember(
         content: Set(content),
         category: Set(new.category.unwrap_or(MemoryCategory::Fact)),
         importance: Set(importance),
-        source: Set(MemorySource::Explicit),
-        source_message_id: Set(None),
+        source: Set(new.source),
+        source_message_id: Set(new.source_message_id),
         embedding: Set(vector.as_ref().map(|(bytes, _, _)| bytes.clone())),
         embedding_model: Set(vector.as_ref().map(|(_, model, _)| model.clone())),
         embedding_dim: Set(vector.as_ref().map(|(_, _, dim)| *dim)),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chat;
 pub mod context;
 pub mod conversations;
+pub mod extraction;
 pub mod memories;
 pub mod page;
 pub mod patterns;

@@ -65,3 +65,45 @@ async fn memories_remember_update_forget(app: TestApp) {
         json!([{ "node": { "content": "Lives in Lisbon" } }])
     );
 }
+
+crate::on_both_backends!(what_users_say_is_remembered_for_later_conversations);
+
+/// Clear statements in a chat become memories (by rule, no LLM), and a later, unrelated
+/// conversation's request to Claude carries them.
+async fn what_users_say_is_remembered_for_later_conversations(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let send =
+        "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id } } }";
+    let first =
+        app.data(&key, "mutation { createConversation { id } }", json!({})).await["createConversation"]["id"].clone();
+    app.data(&key, send, json!({ "c": first, "m": "Hi! My name is Ada and I'm allergic to shellfish." })).await;
+
+    let list = "{ memories { edges { node { content source category } } } }";
+    let mut memories = json!([]);
+    for _ in 0..100 {
+        memories = app.data(&key, list, json!({})).await["memories"]["edges"].clone();
+        if memories.as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        memories,
+        json!([
+            { "node": { "content": "Allergic to shellfish", "source": "RULE", "category": "FACT" } },
+            { "node": { "content": "Name: Ada", "source": "RULE", "category": "FACT" } },
+        ])
+    );
+
+    let second =
+        app.data(&key, "mutation { createConversation { id } }", json!({})).await["createConversation"]["id"].clone();
+    app.data(&key, send, json!({ "c": second, "m": "Could I order the shellfish paella tonight?" })).await;
+    let request = app.anthropic.stream_requests().pop().unwrap();
+    assert!(request.system_text().contains("Allergic to shellfish"), "{}", request.system_text());
+    assert_eq!(request.messages().len(), 1, "the first conversation's messages are not in the second's window");
+
+    // Saying it again stores nothing twice.
+    app.data(&key, send, json!({ "c": second, "m": "As I said, I'm allergic to shellfish." })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.data(&key, list, json!({})).await["memories"]["edges"].as_array().unwrap().len(), 2);
+}
