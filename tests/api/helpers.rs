@@ -52,41 +52,34 @@ macro_rules! on_both_backends {
     };
 }
 
-/// Whether PostgreSQL + Redis runs are available; under CI their absence is a failure, not a skip.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) {
-        Some(url) => Some(url),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the PostgreSQL suite: set TEST_DATABASE_URL (and TEST_REDIS_URL)")
-        }
+/// A test resource named by an environment variable. Outside CI its absence skips what needs it
+/// (saying so); under CI it is a failure, so nothing is skipped silently there.
+fn required_env(variable: &str, what: &str, hint: &str) -> Option<String> {
+    match std::env::var(variable).ok().filter(|v| !v.is_empty()) {
+        Some(value) => Some(value),
+        None if std::env::var_os("CI").is_some() => panic!("CI must run {what}: set {variable}{hint}"),
         None => {
-            eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of this test");
+            eprintln!("{variable} is not set: skipping {what}");
             None
         }
     }
+}
+
+pub fn postgres_url() -> Option<String> {
+    required_env("TEST_DATABASE_URL", "the PostgreSQL run of this test", " (and TEST_REDIS_URL)")
 }
 
 pub fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL").ok().filter(|v| !v.is_empty()) {
-        Some(url) => Some(url),
-        None if std::env::var_os("CI").is_some() => panic!("CI must run the Redis tests: set TEST_REDIS_URL"),
-        None => None,
-    }
+    required_env("TEST_REDIS_URL", "the Redis tests", "")
 }
 
-/// The directory of the real all-MiniLM-L6-v2 (`scripts/fetch-model.sh`); under CI its absence
-/// is a failure, not a skip.
+/// The directory of the real all-MiniLM-L6-v2.
 pub fn model_dir() -> Option<String> {
-    match std::env::var("TEST_EMBEDDING_MODEL_DIR").ok().filter(|v| !v.is_empty()) {
-        Some(dir) => Some(dir),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the embedding tests: set TEST_EMBEDDING_MODEL_DIR (scripts/fetch-model.sh installs it)")
-        }
-        None => {
-            eprintln!("TEST_EMBEDDING_MODEL_DIR is not set: skipping a test that needs the embedding model");
-            None
-        }
-    }
+    required_env(
+        "TEST_EMBEDDING_MODEL_DIR",
+        "the tests that need the embedding model",
+        " (scripts/fetch-model.sh installs it)",
+    )
 }
 
 /// A fresh, empty PostgreSQL database; returns its URL.
