@@ -206,14 +206,14 @@ impl ActiveTurn {
             assistant_message_id: self.assistant_message.id,
         };
         if self.sender.send(started).await.is_err() {
-            self.finish(&MessageAccumulator::default(), Ending::Interrupted).await;
+            self.finish(&MessageAccumulator::default(), Ending::Interrupted, None).await;
             return;
         }
-        let request =
+        let (request, context_used) =
             match context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content).await {
                 Ok(context) => {
-                    self.record_context(&context).await;
-                    MessagesRequest {
+                    let used = describe_context(&context);
+                    let request = MessagesRequest {
                         system: context.system,
                         metadata: Some(serde_json::json!({ "user_id": self.user.id })),
                         ..MessagesRequest::new(
@@ -221,7 +221,8 @@ impl ActiveTurn {
                             self.state.config.anthropic.max_tokens,
                             context.messages,
                         )
-                    }
+                    };
+                    (request, Some(used))
                 }
                 Err(error) => {
                     tracing::error!(error = format!("{error:#}"), "could not assemble the context");
@@ -231,21 +232,7 @@ impl ActiveTurn {
             };
         let mut accumulator = MessageAccumulator::default();
         let ending = self.relay(&request, &mut accumulator).await;
-        self.finish(&accumulator, ending).await;
-    }
-
-    /// Notes on the answer which memories its context used, so it can be explained later.
-    async fn record_context(&self, context: &context::AssembledContext) {
-        let used = serde_json::json!({
-            "memories": context.memories.iter().map(|m| serde_json::json!({
-                "id": m.memory.id, "score": m.score, "similarity": m.similarity, "keyword": m.keyword,
-            })).collect::<Vec<_>>(),
-        });
-        let mut row: message::ActiveModel = self.assistant_message.clone().into();
-        row.context_used = Set(Some(used));
-        if let Err(error) = row.update(&self.state.db).await {
-            tracing::warn!(error = format!("{error:#}"), "could not record the context used");
-        }
+        self.finish(&accumulator, ending, context_used).await;
     }
 
     /// Streams the answer to the caller as it arrives; returns how it ended.
@@ -283,8 +270,9 @@ impl ActiveTurn {
         }
     }
 
-    /// Stores the answer in its final state and tells the caller (if still there).
-    async fn finish(&self, accumulator: &MessageAccumulator, ending: Ending) {
+    /// Stores the answer in its final state, with what its context used, and tells the caller
+    /// (if still there).
+    async fn finish(&self, accumulator: &MessageAccumulator, ending: Ending, context_used: Option<serde_json::Value>) {
         let answer = accumulator.message();
         let status = match &ending {
             Ending::Complete => MessageStatus::Complete,
@@ -297,7 +285,7 @@ impl ActiveTurn {
         if matches!(ending, Ending::Interrupted) {
             tracing::info!(received_chars = answer.text.len(), "the caller left; answer kept as interrupted");
         }
-        let stored = match self.store_answer(answer, status, &ending).await {
+        let stored = match self.store_answer(answer, status, &ending, context_used).await {
             Ok(stored) => stored,
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "could not store the answer");
@@ -337,6 +325,7 @@ impl ActiveTurn {
         answer: &CompletedMessage,
         status: MessageStatus,
         ending: &Ending,
+        context_used: Option<serde_json::Value>,
     ) -> AppResult<message::Model> {
         let usage = answer.usage;
         let tokens = |n: u64| Set(Some(n as i64));
@@ -352,6 +341,7 @@ impl ActiveTurn {
             row.cache_creation_input_tokens = tokens(usage.cache_creation_input_tokens);
         }
         row.error_code = Set(matches!(ending, Ending::Failed(_)).then(|| code::UPSTREAM_ERROR.to_owned()));
+        row.context_used = Set(context_used);
         row.updated_at = Set(now());
         Ok(row.update(&self.state.db).await?)
     }
@@ -373,6 +363,15 @@ impl ActiveTurn {
             })
             .await;
     }
+}
+
+/// Which memories an answer's context used, with their scores, so the answer can be explained.
+fn describe_context(context: &context::AssembledContext) -> serde_json::Value {
+    serde_json::json!({
+        "memories": context.memories.iter().map(|m| serde_json::json!({
+            "id": m.memory.id, "score": m.score, "similarity": m.similarity, "keyword": m.keyword,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// Folds the turns that have left the short-term window into the conversation's running
