@@ -1,5 +1,6 @@
-//! LoCoMo turn-level retrieval recall through the product's own ranking
-//! (`services::retrieval::rank`, the function `searchMemories` and the chat use) and the local
+//! LoCoMo turn-level retrieval recall through the product's own retrieval: the per-user index
+//! shard (usearch HNSW + BM25, `store::memory_index`) gives the candidates and
+//! `services::retrieval::rank` fuses them, as `searchMemories` and the chat do, with the local
 //! all-MiniLM-L6-v2. Each conversation's turns become one user's memories ("Speaker: text",
 //! valid from the session's date); each category 1-4 question retrieves the top k; recall@k is
 //! the share of its evidence turns found, averaged over questions. The same function run with
@@ -12,11 +13,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use assistant::embed::{Embedder, MiniLmEmbedder, to_bytes};
-use assistant::services::retrieval::{Weights, rank};
+use assistant::embed::{Embedder, MiniLmEmbedder};
+use assistant::services::retrieval::{Weights, nearest_for, rank};
+use assistant::store::memory_index::{IndexedMemory, Shard};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use entity::enums::{MemoryCategory, MemorySource};
-use entity::memory;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -109,33 +109,14 @@ async fn main() {
         let vectors = model.embed(&texts).await.unwrap();
         embed_time += started.elapsed().as_secs_f64();
         embedded += texts.len();
-        let user_id = Uuid::now_v7();
         let mut dia_of: HashMap<Uuid, &str> = HashMap::new();
-        let memories: Vec<memory::Model> = conversation
-            .turns
-            .iter()
-            .zip(&vectors)
-            .map(|((dia_id, text, when), vector)| {
-                let id = Uuid::now_v7();
-                dia_of.insert(id, dia_id);
-                memory::Model {
-                    id,
-                    user_id,
-                    content: text.clone(),
-                    category: MemoryCategory::Event,
-                    importance: 0.5,
-                    source: MemorySource::Extracted,
-                    source_message_id: None,
-                    embedding: Some(to_bytes(vector)),
-                    embedding_model: Some(model.info().name.clone()),
-                    embedding_dim: Some(vector.len() as i32),
-                    valid_from: *when,
-                    valid_to: None,
-                    created_at: *when,
-                    updated_at: *when,
-                }
-            })
-            .collect();
+        let mut shard = Shard::new(model.info().dimensions).unwrap();
+        for ((dia_id, text, when), vector) in conversation.turns.iter().zip(&vectors) {
+            let id = Uuid::now_v7();
+            dia_of.insert(id, dia_id);
+            let memory = IndexedMemory { id, version: 0, importance: 0.5, valid_from: *when, content: text.clone() };
+            shard.upsert(memory, Some(vector)).unwrap();
+        }
         let question_texts: Vec<String> = conversation.questions.iter().map(|q| q.text.clone()).collect();
         let question_vectors = model.embed(&question_texts).await.unwrap();
         for (question, vector) in conversation.questions.iter().zip(&question_vectors) {
@@ -144,13 +125,13 @@ async fn main() {
                 let text = if *use_keywords { question.text.as_str() } else { "" };
                 let vector = use_vector.then_some(vector.as_slice());
                 let started = Instant::now();
-                let found = rank(weights, memories.clone(), text, vector, &model.info().name, Utc::now(), 20);
+                let hits = shard.candidates(text, vector, nearest_for(20)).unwrap();
+                let found = rank(weights, hits, Utc::now(), 20);
                 if v == 0 {
                     rank_times.push(started.elapsed().as_secs_f64() * 1000.0);
                 }
                 for (k_index, &k) in KS.iter().enumerate() {
-                    let hits =
-                        found.iter().take(k).filter(|m| question.evidence.contains(dia_of[&m.memory.id])).count();
+                    let hits = found.iter().take(k).filter(|m| question.evidence.contains(dia_of[&m.hit.id])).count();
                     recall[v][k_index] += hits as f64 / question.evidence.len() as f64;
                 }
             }
@@ -167,7 +148,7 @@ async fn main() {
     }
     rank_times.sort_by(f64::total_cmp);
     println!(
-        "embedding: {embedded} turns in {embed_time:.1}s ({:.0} texts/s); ranking ~{} memories: p50 {:.2} ms",
+        "embedding: {embedded} turns in {embed_time:.1}s ({:.0} texts/s); search over ~{} memories: p50 {:.2} ms",
         embedded as f64 / embed_time,
         conversations.iter().map(|c| c.turns.len()).sum::<usize>() / conversations.len(),
         rank_times[rank_times.len() / 2]

@@ -54,6 +54,9 @@ pub struct Config {
     pub anthropic: AnthropicConfig,
     pub chat: ChatConfig,
     pub embedding: EmbeddingConfig,
+    /// `MEMORY_EXTRACTION`: `auto` (default: Claude extracts memories after each message when
+    /// `ANTHROPIC_API_KEY` is set, next to the rules) or `rules` (the deterministic rules only).
+    pub memory_extraction_llm: bool,
     pub log_format: LogFormat,
 }
 
@@ -209,6 +212,14 @@ impl Config {
             return Err(invalid("EMBEDDING_URL", "is required when EMBEDDING_PROVIDER=http"));
         }
 
+        let memory_extraction_llm = match get("MEMORY_EXTRACTION").as_deref() {
+            None | Some("auto") => true,
+            Some("rules") => false,
+            Some(other) => {
+                return Err(invalid("MEMORY_EXTRACTION", format!("`{other}` is neither `auto` nor `rules`")));
+            }
+        };
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -226,6 +237,7 @@ impl Config {
             anthropic,
             chat,
             embedding,
+            memory_extraction_llm,
             log_format,
         })
     }

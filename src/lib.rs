@@ -37,7 +37,14 @@ pub struct AppState {
     pub admin_token: Secret,
     pub llm: llm::AnthropicClient,
     pub embedder: Arc<dyn embed::Embedder>,
+    /// Per-user search shards over long-term memories, kept in step with SQL.
+    pub memory_index: Arc<services::memory_index::MemoryIndex>,
+    /// Memory changes made by this process, for `memoryEvents`.
+    pub memory_events: tokio::sync::broadcast::Sender<services::memories::MemoryEvent>,
 }
+
+/// How often changed index shards are saved to `DATA_DIR/index` (and once more at shutdown).
+const INDEX_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -82,7 +89,19 @@ impl Application {
             .await
             .with_context(|| format!("could not listen on {address} (is PORT in use?)"))?;
 
-        let state = AppState { db, short_term, config: Arc::new(config), admin_token, llm, embedder };
+        let memory_index =
+            Arc::new(services::memory_index::MemoryIndex::new(config.data_dir.join("index"), embedder.as_ref()));
+        let (memory_events, _) = tokio::sync::broadcast::channel(256);
+        let state = AppState {
+            db,
+            short_term,
+            config: Arc::new(config),
+            admin_token,
+            llm,
+            embedder,
+            memory_index,
+            memory_events,
+        };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(schema, state.clone());
         Ok(Self { listener, router, state })
@@ -117,7 +136,20 @@ impl Application {
                 tracing::warn!(%error, "could not set TCP_NODELAY");
             }
         });
-        axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await
+        let index = self.state.memory_index.clone();
+        let saver = tokio::spawn(async move {
+            let mut every = tokio::time::interval(INDEX_SAVE_INTERVAL);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                index.save_changed().await;
+            }
+        });
+        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        saver.abort();
+        let saved = self.state.memory_index.save_changed().await;
+        tracing::info!(shards = saved, "saved the memory index");
+        served
     }
 }
 

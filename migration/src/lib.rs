@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261125_000002_conversation_summary_through;
+mod m20261125_000003_user_memory_revision;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_conversation_summary_through::Migration),
+            Box::new(m20261125_000003_user_memory_revision::Migration),
         ]
     }
 }

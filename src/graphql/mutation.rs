@@ -85,8 +85,7 @@ impl MutationRoot {
             source: entity::enums::MemorySource::Explicit,
             source_message_id: None,
         };
-        let state = ctx.state();
-        Ok(memories::remember(&state.db, state.embedder.as_ref(), user_id, new).await?.into())
+        Ok(memories::remember(ctx.state(), user_id, new).await?.into())
     }
 
     /// Changes a memory; the former version is kept in its history.
@@ -98,15 +97,14 @@ impl MutationRoot {
             category: input.category,
             importance: input.importance,
         };
-        let state = ctx.state();
-        Ok(memories::update(&state.db, state.embedder.as_ref(), user_id, id, changes).await?.into())
+        Ok(memories::update(ctx.state(), user_id, id, changes).await?.into())
     }
 
     /// Forgets a memory for good, with its history.
     async fn forget_memory(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
         let id = parse_id("id", &id)?;
         let user_id = ctx.user_id()?;
-        memories::forget(&ctx.state().db, user_id, id).await?;
+        memories::forget(ctx.state(), user_id, id).await?;
         Ok(true)
     }
 

@@ -76,7 +76,7 @@ impl QueryRoot {
         let user_id = ctx.user_id()?;
         let state = ctx.state();
         let limit = usize::try_from(limit).unwrap_or(0);
-        let found = retrieval::search(&state.db, state.embedder.as_ref(), user_id, &query, limit).await?;
+        let found = retrieval::search(state, user_id, &query, limit).await?;
         Ok(found.into_iter().map(MemorySearchResult::from).collect())
     }
 

@@ -1,10 +1,10 @@
 use async_graphql::{Context, Subscription};
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::ContextExt as _;
 use super::connection::parse_id;
-use super::types::{ChatEvent, ChatInput};
+use super::types::{ChatEvent, ChatInput, MemoryEvent};
 use crate::services::chat::{self, ChatEvent as TurnEvent};
 
 pub struct SubscriptionRoot;
@@ -31,6 +31,25 @@ impl SubscriptionRoot {
             };
             let (event, held) = coalesce(event, &mut receiver);
             Some((ChatEvent::from(event), (receiver, held)))
+        }))
+    }
+
+    /// The caller's memories as they change: added, updated or removed, whether by the caller's
+    /// mutations or by what the assistant learned in a conversation.
+    async fn memory_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = MemoryEvent> + use<>> {
+        let user_id = ctx.user_id()?;
+        let receiver = ctx.state().memory_events.subscribe();
+        Ok(futures::stream::unfold(receiver, move |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if event.user_id == user_id => return Some((MemoryEvent::from(event), receiver)),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(user = %user_id, missed, "a memoryEvents subscriber fell behind; events skipped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
         }))
     }
 }

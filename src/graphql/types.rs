@@ -518,7 +518,7 @@ pub struct SendMessagePayload {
 pub struct MemorySearchResult {
     /// The fused relevance the results are ordered by (higher is better).
     pub score: f64,
-    /// Cosine similarity of meaning to the query (null when the memory has no vector yet).
+    /// Cosine similarity of meaning to the query (null when found by its words only).
     pub similarity: Option<f64>,
     /// BM25 keyword relevance (0 when no word is shared).
     pub keyword_score: f64,
@@ -534,5 +534,37 @@ impl From<crate::services::retrieval::ScoredMemory> for MemorySearchResult {
             keyword_score: found.keyword,
             memory: found.memory.into(),
         }
+    }
+}
+
+/// What happened to a memory.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryEventKind {
+    /// A new memory was stored.
+    Added,
+    /// A memory's content, category or importance changed (its history has the former version).
+    Updated,
+    /// A memory was forgotten, or retired because it no longer holds.
+    Removed,
+}
+
+/// A change to one of the caller's memories, from `remember`/`updateMemory`/`forgetMemory` or
+/// from what the assistant learned in a conversation.
+#[derive(SimpleObject)]
+pub struct MemoryEvent {
+    pub kind: MemoryEventKind,
+    /// The memory as it is now (for REMOVED: as it was last).
+    pub memory: Memory,
+}
+
+impl From<services::memories::MemoryEvent> for MemoryEvent {
+    fn from(event: services::memories::MemoryEvent) -> Self {
+        use services::memories::MemoryEventKind as Kind;
+        let kind = match event.kind {
+            Kind::Added => MemoryEventKind::Added,
+            Kind::Updated => MemoryEventKind::Updated,
+            Kind::Removed => MemoryEventKind::Removed,
+        };
+        Self { kind, memory: event.memory.into() }
     }
 }

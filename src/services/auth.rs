@@ -119,6 +119,7 @@ pub async fn create_user(db: &DatabaseConnection, display_name: &str) -> AppResu
     let user = user::ActiveModel {
         id: Set(new_id()),
         display_name: Set(display_name),
+        memory_revision: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -12,9 +12,7 @@ use std::time::Duration;
 use entity::enums::{MessageRole, MessageStatus};
 use entity::{conversation, message, prelude::*, user};
 use futures::StreamExt as _;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -66,11 +64,11 @@ pub async fn start_turn(
     let slot = StreamSlot::acquire(state.short_term.clone(), user_id, limits.max_concurrent_streams).await?;
     let (user_message, assistant_message) = record_start(state, &conversation, text).await?;
     push_turn(state.short_term.as_ref(), &user_message).await;
-    // What the rules find is stored off the hot path; it is there for later turns.
+    // What the message teaches is learned off the hot path; it is there for later turns.
     {
         let (state, message) = (state.clone(), user_message.clone());
         tokio::spawn(async move {
-            super::extraction::remember_from_message(&state, message.user_id, message.id, &message.content).await;
+            super::extraction::learn_from_message(&state, message.user_id, message.id, &message.content).await;
         });
     }
 
@@ -130,7 +128,7 @@ async fn record_start(
     conversation: &conversation::Model,
     text: &str,
 ) -> AppResult<(message::Model, message::Model)> {
-    let txn = state.db.begin().await?;
+    let txn = super::begin_write(&state.db).await?;
     let user_message =
         new_message(conversation, MessageRole::User, text.to_owned(), MessageStatus::Complete).insert(&txn).await?;
     let assistant_message =

@@ -54,15 +54,14 @@ pub async fn assemble(
     }
     let mut system = vec![SystemBlock::text(stable).cached()];
     // Memories depend on the message, so they come after the cached prefix.
-    let memories =
-        match retrieval::search(&state.db, state.embedder.as_ref(), user.id, query, MEMORIES_IN_CONTEXT).await {
-            Ok(memories) => memories,
-            Err(error) => {
-                // An answer without memories beats no answer.
-                tracing::warn!(error = format!("{error:#}"), "memory search failed; answering without memories");
-                Vec::new()
-            }
-        };
+    let memories = match retrieval::search(state, user.id, query, MEMORIES_IN_CONTEXT).await {
+        Ok(memories) => memories,
+        Err(error) => {
+            // An answer without memories beats no answer.
+            tracing::warn!(error = format!("{error:#}"), "memory search failed; answering without memories");
+            Vec::new()
+        }
+    };
     if !memories.is_empty() {
         let mut block = String::from("What you remember about the user that may matter here:");
         for found in &memories {

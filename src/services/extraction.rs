@@ -1,15 +1,31 @@
-//! Memories from what users say, without an LLM: deterministic rules catch clear first-person
-//! statements ("my name is", "I'm allergic to", "I live in", ...). They run after each turn, off
-//! the hot path, and store through the same path as `remember` (so nothing is stored twice).
+//! Memories from what users say, after each message, off the hot path. Failures are logged and
+//! never reach the chat.
+//!
+//! 1. Deterministic rules catch clear first-person statements ("my name is", "I'm allergic to",
+//!    "I live in", ...) with no LLM at all. Single-valued facts (name, home, job, birthday) update
+//!    the memory they supersede instead of adding a second one.
+//! 2. When Claude is configured, it reads the message next to the most similar memories already
+//!    stored and answers through a tool with one action per memory, mem0-style: ADD a new one,
+//!    UPDATE an existing one (the old text stays in its history), DELETE one that no longer holds
+//!    (retired with its validity dates, still readable), or NOOP.
+//!
+//! Everything is stored through `services::memories`, so duplicates are never stored twice and
+//! every change reaches the index and `memoryEvents`.
 
 use std::sync::LazyLock;
 
 use entity::enums::{MemoryCategory, MemorySource};
+use entity::{memory, prelude::*};
 use regex::Regex;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
-use super::memories::{self, NewMemory};
+use super::memories::{self, MemoryChanges, NewMemory};
+use super::retrieval;
 use crate::AppState;
+use crate::llm::{ChatMessage, MessagesRequest, Role, SystemBlock, Tool, ToolChoice};
 
 /// A memory a rule found in a message.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +33,9 @@ pub struct Candidate {
     pub content: String,
     pub category: MemoryCategory,
     pub importance: f64,
+    /// For single-valued facts, how every memory of this kind starts ("Lives in "): a new one
+    /// replaces the old.
+    pub slot: Option<&'static str>,
 }
 
 struct Rule {
@@ -25,27 +44,30 @@ struct Rule {
     template: &'static str,
     category: MemoryCategory,
     importance: f64,
+    single_valued: bool,
 }
 
 /// What a capture may hold: up to the end of the clause.
 const CLAUSE: &str = r"([^.!?;\n]{1,80}?)\s*(?:[.!?;\n]|,\s*(?:and|but|so)\b|\s+(?:and|but)\s+i\b|$)";
 
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    let rule = |pattern: &str, template, category, importance| Rule {
+    let rule = |pattern: &str, template, category, importance, single_valued| Rule {
         pattern: Regex::new(&format!(r"(?i)\b{pattern}{CLAUSE}")).expect("extraction rules are valid regexes"),
         template,
         category,
         importance,
+        single_valued,
     };
+    use MemoryCategory::{Fact, Preference};
     vec![
-        rule(r"my name is\s+", "Name: {}", MemoryCategory::Fact, 0.9),
-        rule(r"(?:please\s+)?call me\s+", "Wants to be called {}", MemoryCategory::Preference, 0.9),
-        rule(r"i(?:'m|’m| am) (?:severely |very )?allergic to\s+", "Allergic to {}", MemoryCategory::Fact, 1.0),
-        rule(r"i(?:'m|’m| am) an?\s+(vegetarian|vegan|pescatarian)\b()", "{}", MemoryCategory::Preference, 0.9),
-        rule(r"i live in\s+", "Lives in {}", MemoryCategory::Fact, 0.8),
-        rule(r"i (?:really )?prefer\s+", "Prefers {}", MemoryCategory::Preference, 0.7),
-        rule(r"i work (?:as|at|for)\s+", "Works as/at {}", MemoryCategory::Fact, 0.7),
-        rule(r"my birthday is(?: on)?\s+", "Birthday: {}", MemoryCategory::Fact, 0.8),
+        rule(r"my name is\s+", "Name: {}", Fact, 0.9, true),
+        rule(r"(?:please\s+)?call me\s+", "Wants to be called {}", Preference, 0.9, true),
+        rule(r"i(?:'m|’m| am) (?:severely |very )?allergic to\s+", "Allergic to {}", Fact, 1.0, false),
+        rule(r"i(?:'m|’m| am) an?\s+(vegetarian|vegan|pescatarian)\b()", "{}", Preference, 0.9, false),
+        rule(r"i (?:now )?live in\s+", "Lives in {}", Fact, 0.8, true),
+        rule(r"i (?:really )?prefer\s+", "Prefers {}", Preference, 0.7, false),
+        rule(r"i (?:now )?work (?:as|at|for)\s+", "Works as/at {}", Fact, 0.7, true),
+        rule(r"my birthday is(?: on)?\s+", "Birthday: {}", Fact, 0.8, true),
     ]
 });
 
@@ -64,28 +86,228 @@ pub fn candidates(message: &str) -> Vec<Candidate> {
             } else {
                 rule.template.replace("{}", value)
             };
+            let slot = rule.single_valued.then(|| rule.template.trim_end_matches("{}"));
             if !found.iter().any(|c| c.content.eq_ignore_ascii_case(&content)) {
-                found.push(Candidate { content, category: rule.category, importance: rule.importance });
+                found.push(Candidate { content, category: rule.category, importance: rule.importance, slot });
             }
         }
     }
     found
 }
 
-/// Stores what the rules find in a user's message. Failures are logged: they never affect chat.
-pub async fn remember_from_message(state: &AppState, user_id: Uuid, message_id: Uuid, message: &str) {
+/// Learns from a user's message: the rules first, then Claude when it is configured.
+pub async fn learn_from_message(state: &AppState, user_id: Uuid, message_id: Uuid, message: &str) {
     for candidate in candidates(message) {
-        let new = NewMemory {
-            content: &candidate.content,
-            category: Some(candidate.category),
-            importance: Some(candidate.importance),
-            source: MemorySource::Rule,
-            source_message_id: Some(message_id),
-        };
-        if let Err(error) = memories::remember(&state.db, state.embedder.as_ref(), user_id, new).await {
-            tracing::warn!(error = format!("{error:#}"), "could not store an extracted memory");
+        if let Err(error) = store_rule_candidate(state, user_id, message_id, &candidate).await {
+            tracing::warn!(error = format!("{error:#}"), "could not store a memory a rule found");
         }
     }
+    if state.config.anthropic.api_key.is_some() && state.config.memory_extraction_llm {
+        if let Err(error) = extract_with_claude(state, user_id, message_id, message).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "memory extraction by Claude failed; the rules' memories stand"
+            );
+        }
+    }
+}
+
+async fn store_rule_candidate(
+    state: &AppState,
+    user_id: Uuid,
+    message_id: Uuid,
+    candidate: &Candidate,
+) -> anyhow::Result<()> {
+    if let Some(prefix) = candidate.slot {
+        // The memory this one supersedes: same kind of single-valued fact, still holding.
+        let previous = Memory::find()
+            .filter(memory::Column::UserId.eq(user_id))
+            .filter(memory::Column::ValidTo.is_null())
+            .filter(memory::Column::Content.starts_with(prefix))
+            .one(&state.db)
+            .await?;
+        if let Some(previous) = previous {
+            if !previous.content.eq_ignore_ascii_case(&candidate.content) {
+                let changes = MemoryChanges { content: Some(&candidate.content), category: None, importance: None };
+                memories::update(state, user_id, previous.id, changes).await?;
+            }
+            return Ok(());
+        }
+    }
+    let new = NewMemory {
+        content: &candidate.content,
+        category: Some(candidate.category),
+        importance: Some(candidate.importance),
+        source: MemorySource::Rule,
+        source_message_id: Some(message_id),
+    };
+    memories::remember(state, user_id, new).await?;
+    Ok(())
+}
+
+/// How many similar memories Claude sees to decide against.
+const SIMILAR_MEMORIES: usize = 8;
+const TOOL_NAME: &str = "update_memories";
+
+const EXTRACTION_PROMPT: &str = "You maintain the long-term memory of a personal assistant about its user. \
+Read the user's newest message and decide what, if anything, is worth remembering across conversations: \
+lasting facts about the user and their world, preferences, goals, relationships and notable events. Ignore \
+small talk, questions with nothing about the user, and things only relevant to the current task. \
+Write each memory as a short third-person statement (\"Has a daughter named Mia\"). \
+Compare with the numbered memories already stored and choose one action per memory: \
+ADD a new memory; UPDATE an existing one (give its number and the new full text) when the message refines or \
+changes it; DELETE an existing one (give its number) when the message says it no longer holds; NOOP when it \
+is already stored as it is. Never store the same thing twice. Call the tool once; an empty list is fine.";
+
+fn extraction_tool() -> Tool {
+    Tool {
+        name: TOOL_NAME.into(),
+        description: "Record the memory changes this message calls for.".into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "operations": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "action": { "type": "string", "enum": ["ADD", "UPDATE", "DELETE", "NOOP"] },
+                            "content": { "type": "string", "description": "The memory's full text (ADD, UPDATE)." },
+                            "category": {
+                                "type": "string",
+                                "enum": ["fact", "preference", "goal", "relationship", "event"]
+                            },
+                            "importance": {
+                                "type": "number", "minimum": 0, "maximum": 1,
+                                "description": "0 trivia, 0.5 useful, 1 must never be forgotten (health, safety)."
+                            },
+                            "existing": {
+                                "type": "integer",
+                                "description": "Number of the stored memory concerned (UPDATE, DELETE, NOOP)."
+                            }
+                        },
+                        "required": ["action"]
+                    }
+                }
+            },
+            "required": ["operations"]
+        }),
+    }
+}
+
+/// One action Claude chose.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct Operation {
+    pub action: String,
+    pub content: Option<String>,
+    pub category: Option<String>,
+    pub importance: Option<f64>,
+    pub existing: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Operations {
+    #[serde(default)]
+    operations: Vec<Operation>,
+}
+
+fn category(name: Option<&str>) -> Option<MemoryCategory> {
+    Some(match name?.to_ascii_lowercase().as_str() {
+        "fact" => MemoryCategory::Fact,
+        "preference" => MemoryCategory::Preference,
+        "goal" => MemoryCategory::Goal,
+        "relationship" => MemoryCategory::Relationship,
+        "event" => MemoryCategory::Event,
+        _ => return None,
+    })
+}
+
+async fn extract_with_claude(state: &AppState, user_id: Uuid, message_id: Uuid, message: &str) -> anyhow::Result<()> {
+    let similar = retrieval::search(state, user_id, message, SIMILAR_MEMORIES).await?;
+    let mut known = String::new();
+    for (n, found) in similar.iter().enumerate() {
+        known.push_str(&format!("[{}] {}\n", n + 1, found.memory.content));
+    }
+    if known.is_empty() {
+        known.push_str("(none)\n");
+    }
+    let prompt =
+        format!("Memories already stored:\n{known}\nThe user's newest message:\n<message>\n{message}\n</message>");
+    let mut request = MessagesRequest::new(
+        state.config.anthropic.model.clone(),
+        1024,
+        vec![ChatMessage { role: Role::User, content: prompt }],
+    );
+    request.system = vec![SystemBlock::text(EXTRACTION_PROMPT)];
+    request.tools = vec![extraction_tool()];
+    request.tool_choice = Some(ToolChoice::Tool { name: TOOL_NAME.into() });
+    request.metadata = Some(json!({ "user_id": user_id }));
+    let reply = state.llm.complete(&request).await?;
+    let Some(call) = reply.tool_calls.into_iter().find(|c| c.name == TOOL_NAME) else {
+        tracing::info!("Claude proposed no memory changes");
+        return Ok(());
+    };
+    let operations: Operations = serde_json::from_value(call.input)?;
+    for operation in operations.operations {
+        if let Err(error) = apply(state, user_id, message_id, &similar, &operation).await {
+            tracing::warn!(error = format!("{error:#}"), ?operation, "a memory change Claude proposed was not applied");
+        }
+    }
+    Ok(())
+}
+
+/// Applies one of Claude's actions. Numbers refer to `similar` (1-based); an action naming a
+/// memory that is not there, or missing its text, is refused.
+async fn apply(
+    state: &AppState,
+    user_id: Uuid,
+    message_id: Uuid,
+    similar: &[retrieval::ScoredMemory],
+    operation: &Operation,
+) -> anyhow::Result<()> {
+    let target = || {
+        operation
+            .existing
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| similar.get(i))
+            .map(|found| found.memory.id)
+            .ok_or_else(|| anyhow::anyhow!("no stored memory has number {:?}", operation.existing))
+    };
+    let content = || {
+        operation
+            .content
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("{} without content", operation.action))
+    };
+    let importance = operation.importance.map(|i| i.clamp(0.0, 1.0));
+    match operation.action.to_ascii_uppercase().as_str() {
+        "ADD" => {
+            let new = NewMemory {
+                content: content()?,
+                category: category(operation.category.as_deref()),
+                importance,
+                source: MemorySource::Extracted,
+                source_message_id: Some(message_id),
+            };
+            memories::remember(state, user_id, new).await?;
+        }
+        "UPDATE" => {
+            let changes = MemoryChanges {
+                content: Some(content()?),
+                category: category(operation.category.as_deref()),
+                importance,
+            };
+            memories::update(state, user_id, target()?, changes).await?;
+        }
+        "DELETE" => {
+            memories::retire(state, user_id, target()?).await?;
+        }
+        "NOOP" => {}
+        other => anyhow::bail!("unknown action {other}"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,22 +1,53 @@
 //! Long-term memories: things about the user worth knowing in later conversations.
-//! Changes keep the former version in the memory's history.
+//! Changes keep the former version in the memory's history. Every change increments the user's
+//! memory revision in its transaction, then reaches this process's index shard and the
+//! `memoryEvents` subscribers.
 
 use chrono::{DateTime, Utc};
 use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
 use entity::{memory, memory_history, prelude::*};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
+use super::memory_index::{Change, bump_revision};
 use super::page::{Order, Page, PageRequest, fetch_page};
-use super::{new_id, now, validate};
+use super::{begin_write, new_id, now, validate};
+use crate::AppState;
 use crate::embed::{self, Embedder};
 use crate::error::{AppError, AppResult};
 
 pub const MAX_CONTENT_CHARS: usize = 2000;
 pub const DEFAULT_IMPORTANCE: f64 = 0.5;
+
+/// What happened to a memory, for `memoryEvents`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryEventKind {
+    Added,
+    Updated,
+    Removed,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemoryEvent {
+    pub user_id: Uuid,
+    pub kind: MemoryEventKind,
+    /// The memory as it is now (for `Removed`: as it was last).
+    pub memory: memory::Model,
+}
+
+/// After a committed change: this process's index shard and the event subscribers learn of it.
+async fn changed(state: &AppState, revision: i64, kind: MemoryEventKind, memory: memory::Model) {
+    let change = match kind {
+        MemoryEventKind::Removed => Change::Remove(memory.id),
+        _ => Change::upsert(&memory, &state.embedder.info().name),
+    };
+    state.memory_index.applied(memory.user_id, revision, change).await;
+    // No subscriber is not an error.
+    let _ = state.memory_events.send(MemoryEvent { user_id: memory.user_id, kind, memory });
+}
 
 pub struct NewMemory<'a> {
     pub content: &'a str,
@@ -46,20 +77,16 @@ async fn embed(embedder: &dyn Embedder, content: &str) -> Option<(Vec<u8>, Strin
 
 /// Stores a memory the user asked for. The same content twice gives back the memory already
 /// stored rather than a duplicate.
-pub async fn remember(
-    db: &DatabaseConnection,
-    embedder: &dyn Embedder,
-    user_id: Uuid,
-    new: NewMemory<'_>,
-) -> AppResult<memory::Model> {
+pub async fn remember(state: &AppState, user_id: Uuid, new: NewMemory<'_>) -> AppResult<memory::Model> {
     let content = validate::required_text("content", new.content, MAX_CONTENT_CHARS)?;
     let importance = validate::unit_interval("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?;
-    if let Some(existing) = find_same_content(db, user_id, &content).await? {
+    if let Some(existing) = find_same_content(&state.db, user_id, &content).await? {
         return Ok(existing);
     }
-    let vector = embed(embedder, &content).await;
+    let vector = embed(state.embedder.as_ref(), &content).await;
     let now = now();
-    Ok(memory::ActiveModel {
+    let txn = begin_write(&state.db).await?;
+    let stored = memory::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user_id),
         content: Set(content),
@@ -75,12 +102,20 @@ pub async fn remember(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    let revision = bump_revision(&txn, user_id).await?;
+    txn.commit().await?;
+    changed(state, revision, MemoryEventKind::Added, stored.clone()).await;
+    Ok(stored)
 }
 
 /// A live memory of the user with the same content, ignoring case.
-async fn find_same_content(db: &DatabaseConnection, user_id: Uuid, content: &str) -> AppResult<Option<memory::Model>> {
+pub async fn find_same_content(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    content: &str,
+) -> AppResult<Option<memory::Model>> {
     // `lower()` on both sides, so the comparison is the database's own on SQLite and PostgreSQL.
     Ok(Memory::find()
         .filter(memory::Column::UserId.eq(user_id))
@@ -127,13 +162,7 @@ pub struct MemoryChanges<'a> {
 }
 
 /// Changes a memory, keeping the version it replaces in the history.
-pub async fn update(
-    db: &DatabaseConnection,
-    embedder: &dyn Embedder,
-    user_id: Uuid,
-    id: Uuid,
-    changes: MemoryChanges<'_>,
-) -> AppResult<memory::Model> {
+pub async fn update(state: &AppState, user_id: Uuid, id: Uuid, changes: MemoryChanges<'_>) -> AppResult<memory::Model> {
     let content = changes.content.map(|c| validate::required_text("content", c, MAX_CONTENT_CHARS)).transpose()?;
     let importance = changes.importance.map(|i| validate::unit_interval("importance", i)).transpose()?;
     if content.is_none() && changes.category.is_none() && importance.is_none() {
@@ -142,30 +171,13 @@ pub async fn update(
 
     // Embed before the transaction, so no write lock is held while the model runs.
     let vector = match &content {
-        Some(content) => embed(embedder, content).await,
+        Some(content) => embed(state.embedder.as_ref(), content).await,
         None => None,
     };
-    let txn = db.begin().await?;
-    let old = Memory::find_by_id(id)
-        .filter(memory::Column::UserId.eq(user_id))
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("memory"))?;
+    let txn = begin_write(&state.db).await?;
+    let old = live(&txn, user_id, id).await?;
     let now = now();
-    memory_history::ActiveModel {
-        id: Set(new_id()),
-        memory_id: Set(old.id),
-        user_id: Set(user_id),
-        content: Set(old.content.clone()),
-        category: Set(old.category),
-        importance: Set(old.importance),
-        change: Set(MemoryChange::Updated),
-        valid_from: Set(old.updated_at),
-        valid_to: Set(now),
-        created_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    keep_version(&txn, &old, MemoryChange::Updated, now).await?;
 
     let content_changed = content.as_ref().is_some_and(|c| *c != old.content);
     let mut active: memory::ActiveModel = old.into();
@@ -186,20 +198,75 @@ pub async fn update(
     }
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
+    let revision = bump_revision(&txn, user_id).await?;
     txn.commit().await?;
+    changed(state, revision, MemoryEventKind::Updated, updated.clone()).await;
     Ok(updated)
 }
 
-/// Deletes a memory and its history for good (the user asked to forget it).
-pub async fn forget(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> AppResult<()> {
-    let deleted = Memory::delete_many()
-        .filter(memory::Column::Id.eq(id))
+/// One of the user's memories that still holds.
+async fn live(db: &impl ConnectionTrait, user_id: Uuid, id: Uuid) -> AppResult<memory::Model> {
+    Memory::find_by_id(id)
         .filter(memory::Column::UserId.eq(user_id))
-        .exec(db)
-        .await?;
-    if deleted.rows_affected == 0 {
-        return Err(AppError::NotFound("memory"));
+        .filter(memory::Column::ValidTo.is_null())
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("memory"))
+}
+
+/// Keeps the memory's current version in its history, as ending now.
+async fn keep_version(
+    db: &impl ConnectionTrait,
+    memory: &memory::Model,
+    change: MemoryChange,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    memory_history::ActiveModel {
+        id: Set(new_id()),
+        memory_id: Set(memory.id),
+        user_id: Set(memory.user_id),
+        content: Set(memory.content.clone()),
+        category: Set(memory.category),
+        importance: Set(memory.importance),
+        change: Set(change),
+        valid_from: Set(memory.updated_at),
+        valid_to: Set(now),
+        created_at: Set(now),
     }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Retires a memory that no longer holds (contradicted or superseded): it leaves search and
+/// context, and stays readable with its validity dates (`memory(id)`, its history).
+pub async fn retire(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<memory::Model> {
+    let txn = begin_write(&state.db).await?;
+    let old = live(&txn, user_id, id).await?;
+    let now = now();
+    keep_version(&txn, &old, MemoryChange::Retired, now).await?;
+    let mut active: memory::ActiveModel = old.into();
+    active.valid_to = Set(Some(now));
+    active.updated_at = Set(now);
+    let retired = active.update(&txn).await?;
+    let revision = bump_revision(&txn, user_id).await?;
+    txn.commit().await?;
+    changed(state, revision, MemoryEventKind::Removed, retired.clone()).await;
+    Ok(retired)
+}
+
+/// Deletes a memory and (by cascade) its history for good: the user asked to forget it.
+pub async fn forget(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<()> {
+    let txn = begin_write(&state.db).await?;
+    let memory = Memory::find_by_id(id)
+        .filter(memory::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("memory"))?;
+    Memory::delete_by_id(id).exec(&txn).await?;
+    let revision = bump_revision(&txn, user_id).await?;
+    txn.commit().await?;
+    changed(state, revision, MemoryEventKind::Removed, memory).await;
     Ok(())
 }
 

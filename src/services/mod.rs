@@ -8,6 +8,7 @@ pub mod context;
 pub mod conversations;
 pub mod extraction;
 pub mod memories;
+pub mod memory_index;
 pub mod page;
 pub mod patterns;
 pub mod preferences;
@@ -20,6 +21,18 @@ use chrono::{DateTime, SubsecRound, Utc};
 /// equals the value written.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a transaction that reads first and writes later fails with "database is locked"
+/// when another writer committed in between, which waiting cannot fix. PostgreSQL ignores the mode.
+pub async fn begin_write(db: &sea_orm::DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait as _};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// A new time-ordered id: ordering by id is ordering by creation, which keyset pagination uses.

@@ -2,6 +2,9 @@
 //! (BM25 over the user's memories), nudged by importance and recency, with a floor below which
 //! nothing is returned. The chat's context assembly and `searchMemories` use this one function.
 //!
+//! Candidates come from the caller's index shard (`services::memory_index`): the nearest memories
+//! by meaning and every memory sharing a word with the query, with BM25 scores.
+//!
 //! Fusion is by reciprocal rank (RRF): each signal ranks the memories and a memory scores
 //! `Σ 1 / (K + rank)`. Ranks, unlike raw scores, need no calibration between a cosine and a BM25
 //! score, and a memory found by both signals rises above one found by either alone.
@@ -10,11 +13,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{memory, prelude::*};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::embed::{self, Embedder};
+use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::store::memory_index::Hit;
 
 /// The knobs of the ranking. The defaults were chosen on LoCoMo (`cargo bench --bench locomo`).
 #[derive(Clone, Copy, Debug)]
@@ -51,8 +55,6 @@ impl Default for Weights {
         }
     }
 }
-const BM25_K1: f64 = 1.2;
-const BM25_B: f64 = 0.75;
 
 pub const MAX_LIMIT: usize = 50;
 
@@ -62,20 +64,26 @@ pub struct ScoredMemory {
     pub memory: memory::Model,
     /// The fused score the results are ordered by.
     pub score: f64,
-    /// Cosine similarity to the query (`None` when the memory has no vector of this model).
+    /// Cosine similarity to the query (`None` when the memory was not among the nearest).
     pub similarity: Option<f32>,
     /// BM25 keyword relevance (0 when no word is shared).
     pub keyword: f64,
 }
 
+/// A candidate with its fused score.
+#[derive(Clone, Debug)]
+pub struct Ranked {
+    pub hit: Hit,
+    pub score: f64,
+}
+
+/// How many memories by meaning are considered for a result of `limit`.
+pub fn nearest_for(limit: usize) -> usize {
+    (limit * 8).max(64)
+}
+
 /// The caller's live memories most relevant to `query`, best first.
-pub async fn search(
-    db: &DatabaseConnection,
-    embedder: &dyn Embedder,
-    user_id: Uuid,
-    query: &str,
-    limit: usize,
-) -> AppResult<Vec<ScoredMemory>> {
+pub async fn search(state: &AppState, user_id: Uuid, query: &str, limit: usize) -> AppResult<Vec<ScoredMemory>> {
     let query = query.trim();
     if query.is_empty() {
         return Err(AppError::bad_input("query must not be empty"));
@@ -83,66 +91,69 @@ pub async fn search(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(AppError::bad_input(format!("limit must be between 1 and {MAX_LIMIT} (got {limit})")));
     }
-    let memories = Memory::find()
-        .filter(memory::Column::UserId.eq(user_id))
-        .filter(memory::Column::ValidTo.is_null())
-        .all(db)
+    let query_vector = match state.embedder.embed(&[query.to_owned()]).await {
+        Ok(mut vectors) => vectors.pop(),
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "could not embed the query; searching by words only");
+            None
+        }
+    };
+    let hits = state
+        .memory_index
+        .candidates(&state.db, state.embedder.as_ref(), user_id, query, query_vector.as_deref(), nearest_for(limit))
         .await?;
-    if memories.is_empty() {
+    let ranked = rank(&Weights::default(), hits, Utc::now(), limit);
+    if ranked.is_empty() {
         return Ok(Vec::new());
     }
-    let query_vector = embedder.embed(&[query.to_owned()]).await?.pop();
-    Ok(rank(&Weights::default(), memories, query, query_vector.as_deref(), &embedder.info().name, Utc::now(), limit))
+    // The rows themselves, from SQL and scoped to the caller once more: the index only says
+    // which memories, never whose.
+    let mut rows: HashMap<Uuid, memory::Model> = Memory::find()
+        .filter(memory::Column::UserId.eq(user_id))
+        .filter(memory::Column::ValidTo.is_null())
+        .filter(memory::Column::Id.is_in(ranked.iter().map(|r| r.hit.id)))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    Ok(ranked
+        .into_iter()
+        .filter_map(|r| {
+            let memory = rows.remove(&r.hit.id)?;
+            Some(ScoredMemory { memory, score: r.score, similarity: r.hit.similarity, keyword: r.hit.keyword })
+        })
+        .collect())
 }
 
-/// The ranking itself, pure, so it can be measured and tested without a database.
-pub fn rank(
-    weights: &Weights,
-    memories: Vec<memory::Model>,
-    query: &str,
-    query_vector: Option<&[f32]>,
-    model: &str,
-    now: DateTime<Utc>,
-    limit: usize,
-) -> Vec<ScoredMemory> {
-    let similarities: Vec<Option<f32>> = memories
-        .iter()
-        .map(|m| match (query_vector, &m.embedding, m.embedding_model.as_deref()) {
-            (Some(q), Some(bytes), Some(m_model)) if m_model == model => {
-                let v = embed::from_bytes(bytes);
-                (v.len() == q.len()).then(|| embed::cosine(q, &v))
-            }
-            _ => None,
-        })
-        .collect();
-    let keywords = bm25(&memories, query);
-
+/// The fusion itself, pure, so it can be measured and tested without a database.
+pub fn rank(weights: &Weights, hits: Vec<Hit>, now: DateTime<Utc>, limit: usize) -> Vec<Ranked> {
     let floor = weights.similarity_floor;
     let vector_ranks =
-        ranks(&similarities.iter().map(|s| s.filter(|&s| s >= floor).map(f64::from)).collect::<Vec<_>>());
-    let keyword_ranks = ranks(&keywords.iter().map(|&k| (k > 0.0).then_some(k)).collect::<Vec<_>>());
+        ranks(&hits.iter().map(|h| h.similarity.filter(|&s| s >= floor).map(f64::from)).collect::<Vec<_>>());
+    let keyword_ranks = ranks(&hits.iter().map(|h| (h.keyword > 0.0).then_some(h.keyword)).collect::<Vec<_>>());
 
-    let mut scored: Vec<ScoredMemory> = memories
+    let mut ranked: Vec<Ranked> = hits
         .into_iter()
         .enumerate()
-        .filter_map(|(i, memory)| {
+        .filter_map(|(i, hit)| {
             let vector = vector_ranks[i].map(|r| weights.vector / (weights.rrf_k + r as f64));
             let keyword = keyword_ranks[i].map(|r| weights.keyword / (weights.rrf_k + r as f64));
             if vector.is_none() && keyword.is_none() {
                 return None; // below the floor on meaning and no shared word
             }
-            let age_days = (now - memory.valid_from).num_seconds().max(0) as f64 / 86_400.0;
+            let age_days = (now - hit.valid_from).num_seconds().max(0) as f64 / 86_400.0;
             let recency = 0.5f64.powf(age_days / weights.recency_half_life_days);
             let score = vector.unwrap_or(0.0)
                 + keyword.unwrap_or(0.0)
-                + weights.importance * memory.importance
+                + weights.importance * hit.importance
                 + weights.recency * recency;
-            Some(ScoredMemory { score, similarity: similarities[i], keyword: keywords[i], memory })
+            Some(Ranked { hit, score })
         })
         .collect();
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.memory.id.cmp(&a.memory.id)));
-    scored.truncate(limit);
-    scored
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.hit.id.cmp(&a.hit.id)));
+    ranked.truncate(limit);
+    ranked
 }
 
 /// 1-based rank of each present value, highest first.
@@ -154,58 +165,4 @@ fn ranks(values: &[Option<f64>]) -> Vec<Option<usize>> {
         out[i] = Some(rank + 1);
     }
     out
-}
-
-/// Words that say nothing about what a memory is about.
-const STOPWORDS: &[&str] = &[
-    "a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
-    "for", "from", "had", "has", "have", "he", "her", "him", "his", "how", "i", "if", "in", "is", "it", "its", "me",
-    "my", "of", "on", "or", "our", "she", "so", "that", "the", "their", "them", "they", "this", "to", "was", "we",
-    "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
-];
-
-pub fn tokens(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .collect()
-}
-
-/// Okapi BM25 of `query` against each memory, with statistics from these memories.
-fn bm25(memories: &[memory::Model], query: &str) -> Vec<f64> {
-    let docs: Vec<Vec<String>> = memories.iter().map(|m| tokens(&m.content)).collect();
-    let n = docs.len() as f64;
-    let average_length = docs.iter().map(Vec::len).sum::<usize>() as f64 / n.max(1.0);
-    let mut query_terms = tokens(query);
-    query_terms.sort();
-    query_terms.dedup();
-    let mut document_frequency: HashMap<&str, f64> = HashMap::new();
-    for doc in &docs {
-        let mut seen: Vec<&str> =
-            doc.iter().map(String::as_str).filter(|t| query_terms.iter().any(|q| q == t)).collect();
-        seen.sort();
-        seen.dedup();
-        for term in seen {
-            *document_frequency.entry(term).or_default() += 1.0;
-        }
-    }
-    docs.iter()
-        .map(|doc| {
-            let length = doc.len() as f64;
-            query_terms
-                .iter()
-                .map(|term| {
-                    let tf = doc.iter().filter(|t| *t == term).count() as f64;
-                    if tf == 0.0 {
-                        return 0.0;
-                    }
-                    let df = document_frequency.get(term.as_str()).copied().unwrap_or(0.0);
-                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                    idf * tf * (BM25_K1 + 1.0)
-                        / (tf + BM25_K1 * (1.0 - BM25_B + BM25_B * length / average_length.max(1.0)))
-                })
-                .sum()
-        })
-        .collect()
 }

@@ -81,6 +81,12 @@ pub enum Reply {
     Json {
         text: String,
     },
+    /// A non-streamed answer that calls a tool (`stop_reason: tool_use`), after a line of text
+    /// as Claude often writes one.
+    ToolUse {
+        name: String,
+        input: Value,
+    },
 }
 
 impl Reply {
@@ -129,10 +135,16 @@ impl Recorded {
     }
 }
 
+enum ToolScript {
+    Fixed(Reply),
+    Computed(Box<dyn Fn(&Recorded) -> Reply + Send + Sync>),
+}
+
 #[derive(Default)]
 struct Inner {
     stream_replies: Mutex<VecDeque<Reply>>,
     other_replies: Mutex<VecDeque<Reply>>,
+    tool_replies: Mutex<VecDeque<ToolScript>>,
     requests: Mutex<Vec<Recorded>>,
     dropped: AtomicUsize,
     /// When each text delta left, for latency measurements (`chunk_per_event` streams only).
@@ -170,9 +182,26 @@ impl FakeAnthropic {
         self.inner.stream_replies.lock().unwrap().push_back(reply);
     }
 
-    /// Queues replies for non-streamed requests (summaries, extraction), used in order.
+    /// Queues replies for non-streamed requests without tools (summaries), used in order.
     pub fn push_other(&self, reply: Reply) {
         self.inner.other_replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Queues replies for requests that offer tools (memory extraction), used in order. Unscripted,
+    /// such a request gets a plain text answer that calls no tool.
+    pub fn push_tool_reply(&self, reply: Reply) {
+        self.inner.tool_replies.lock().unwrap().push_back(ToolScript::Fixed(reply));
+    }
+
+    /// Like [`push_tool_reply`], with the reply computed from the request (to answer with the
+    /// numbers the prompt gave, as Claude would).
+    pub fn push_tool_reply_with(&self, reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        self.inner.tool_replies.lock().unwrap().push_back(ToolScript::Computed(Box::new(reply)));
+    }
+
+    /// The requests that offered tools.
+    pub fn tool_requests(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.body["tools"].is_array()).collect()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -223,8 +252,10 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axu
         Err(_) => return error_response(400, "invalid_request_error", None, None),
     };
     let streamed = body["stream"] == true;
+    let offers_tools = body["tools"].is_array();
     let input_tokens = body.to_string().len() as u64 / 4;
-    record(&inner, "/v1/messages", headers, body);
+    let request = Recorded { path: "/v1/messages".into(), headers, body, at: Instant::now() };
+    inner.requests.lock().unwrap().push(request.clone());
     let reply = if streamed {
         inner
             .stream_replies
@@ -232,6 +263,13 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axu
             .unwrap()
             .pop_front()
             .unwrap_or_else(|| Reply::Stream(StreamReply::text(DEFAULT_ANSWER)))
+    } else if offers_tools {
+        let script = inner.tool_replies.lock().unwrap().pop_front();
+        match script {
+            Some(ToolScript::Fixed(reply)) => reply,
+            Some(ToolScript::Computed(reply)) => reply(&request),
+            None => Reply::Json { text: "Nothing to note.".into() },
+        }
     } else {
         inner.other_replies.lock().unwrap().pop_front().unwrap_or_else(|| Reply::Json { text: DEFAULT_SUMMARY.into() })
     };
@@ -243,6 +281,16 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axu
             "id": "msg_fake_json", "type": "message", "role": "assistant", "model": "claude-fake",
             "content": [{ "type": "text", "text": text }], "stop_reason": "end_turn", "stop_sequence": null,
             "usage": { "input_tokens": input_tokens, "output_tokens": 12 }
+        }))
+        .into_response(),
+        Reply::ToolUse { name, input } => axum::Json(json!({
+            "id": "msg_fake_tool", "type": "message", "role": "assistant", "model": "claude-fake",
+            "content": [
+                { "type": "text", "text": "Let me record that." },
+                { "type": "tool_use", "id": "toolu_fake_1", "name": name, "input": input }
+            ],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": { "input_tokens": input_tokens, "output_tokens": 40 }
         }))
         .into_response(),
         Reply::Stream(script) => stream_response(inner, script, input_tokens),

@@ -23,7 +23,11 @@ pub struct TestApp {
     pub state: AppState,
     pub backend: Backend,
     client: reqwest::Client,
-    _data_dir: tempfile::TempDir,
+    data_dir: std::sync::Arc<tempfile::TempDir>,
+    /// The configuration it was started with (for restarts and replicas).
+    vars: HashMap<&'static str, String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Runs each named `async fn name(app: TestApp)` as `name::sqlite` and `name::postgres`;
@@ -109,7 +113,7 @@ impl TestApp {
             assistant::telemetry::init(assistant::config::LogFormat::Text);
         }
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut vars: HashMap<&str, String> = HashMap::from([
+        let mut vars: HashMap<&'static str, String> = HashMap::from([
             ("PORT", "0".to_string()),
             ("DATA_DIR", data_dir.path().display().to_string()),
             ("ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
@@ -130,20 +134,71 @@ impl TestApp {
         for (name, value) in overrides {
             vars.insert(name, value.to_string());
         }
-        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
+        if backend == Backend::Sqlite && !vars.contains_key("DATABASE_URL") {
+            // Named explicitly so replicas and restarts share it.
+            let file = data_dir.path().join("assistant.db");
+            vars.insert("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()));
+        }
+        Some(Self::start(backend, vars, anthropic, std::sync::Arc::new(data_dir)).await)
+    }
+
+    async fn start(
+        backend: Backend,
+        vars: HashMap<&'static str, String>,
+        anthropic: FakeAnthropic,
+        data_dir: std::sync::Arc<tempfile::TempDir>,
+    ) -> Self {
+        let config =
+            Config::from_lookup(|name| vars.get(name).cloned().filter(|v| !v.is_empty())).expect("test config");
         let app = Application::build(config).await.expect("build app");
         let port = app.port();
         let state = app.state().clone();
-        tokio::spawn(app.run_until(std::future::pending()));
-        Some(Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self {
             address: format!("http://127.0.0.1:{port}"),
             anthropic,
             port,
             state,
             backend,
             client: reqwest::Client::new(),
-            _data_dir: data_dir,
-        })
+            data_dir,
+            vars,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully (as SIGTERM does) and starts it again on the same database
+    /// and `DATA_DIR`, with `overrides` on top.
+    pub async fn restart(mut self, overrides: &[(&'static str, &str)]) -> Self {
+        self.stop_server().await;
+        let mut vars = self.vars.clone();
+        for (name, value) in overrides {
+            vars.insert(name, value.to_string());
+        }
+        Self::start(self.backend, vars, self.anthropic.clone(), self.data_dir.clone()).await
+    }
+
+    /// Stops the server gracefully and waits until it has finished.
+    pub async fn stop_server(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    /// A second server on the same database (and Redis) with its own `DATA_DIR`, as another
+    /// replica behind the same URL would be.
+    pub async fn replica(&self) -> Self {
+        let mut vars = self.vars.clone();
+        let data_dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        vars.insert("DATA_DIR", data_dir.path().display().to_string());
+        Self::start(self.backend, vars, self.anthropic.clone(), data_dir).await
     }
 
     pub fn client(&self) -> &reqwest::Client {

@@ -17,6 +17,7 @@ mod isolation;
 mod memories;
 mod preferences;
 mod schema;
+mod semantic_memory;
 mod short_term;
 mod validation;
 mod websocket;

@@ -1,0 +1,408 @@
+//! One user's search index over their live long-term memories: an HNSW vector index (usearch,
+//! cosine, f16) for meaning and an inverted index for keywords (BM25). Per-user shards make
+//! isolation structural: a search can only see the shard of its caller.
+//!
+//! A shard holds nothing SQL cannot rebuild. It is saved as two files, `<user>.usearch` (the
+//! graph) and `<user>.json` (which memory each key is, its version and its text, and the SQL
+//! memory revision the shard reflects); a pair that does not match is discarded and rebuilt.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+use uuid::Uuid;
+
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+const SIDECAR_FORMAT: u32 = 1;
+
+/// A memory as the index needs it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IndexedMemory {
+    pub id: Uuid,
+    /// Changes whenever the memory does (its `updated_at` in microseconds).
+    pub version: i64,
+    pub importance: f64,
+    pub valid_from: DateTime<Utc>,
+    pub content: String,
+}
+
+/// A memory the shard found for a query, with both signals.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub id: Uuid,
+    /// Cosine similarity to the query, for memories among the nearest by meaning.
+    pub similarity: Option<f32>,
+    /// BM25 relevance (0 when no word is shared).
+    pub keyword: f64,
+    pub importance: f64,
+    pub valid_from: DateTime<Utc>,
+}
+
+struct Doc {
+    memory: IndexedMemory,
+    has_vector: bool,
+    /// Number of (non-stopword) words.
+    length: u32,
+}
+
+pub struct Shard {
+    vectors: Index,
+    dimensions: usize,
+    docs: HashMap<u64, Doc>,
+    keys: HashMap<Uuid, u64>,
+    /// word → (key, occurrences in that memory)
+    postings: HashMap<String, Vec<(u64, u32)>>,
+    total_length: u64,
+    next_key: u64,
+    /// The user's SQL memory revision this shard reflects (see `services::memory_index`).
+    pub revision: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sidecar {
+    format: u32,
+    model: String,
+    dimensions: usize,
+    revision: i64,
+    next_key: u64,
+    docs: Vec<SidecarDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SidecarDoc {
+    key: u64,
+    has_vector: bool,
+    #[serde(flatten)]
+    memory: IndexedMemory,
+}
+
+fn options(dimensions: usize) -> IndexOptions {
+    IndexOptions {
+        dimensions,
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::F16,
+        connectivity: 16,
+        expansion_add: 128,
+        expansion_search: 96,
+        multi: false,
+    }
+}
+
+impl Shard {
+    pub fn new(dimensions: usize) -> anyhow::Result<Self> {
+        let vectors = Index::new(&options(dimensions)).context("could not create a vector index")?;
+        Ok(Self {
+            vectors,
+            dimensions,
+            docs: HashMap::new(),
+            keys: HashMap::new(),
+            postings: HashMap::new(),
+            total_length: 0,
+            next_key: 1,
+            revision: 0,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// The version of a memory as indexed, and whether it has a vector here.
+    pub fn version_of(&self, id: Uuid) -> Option<(i64, bool)> {
+        let doc = self.keys.get(&id).and_then(|key| self.docs.get(key))?;
+        Some((doc.memory.version, doc.has_vector))
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.keys.keys().copied()
+    }
+
+    /// Adds a memory, or replaces the indexed version of it. Without a vector (none of this
+    /// model yet) it is still found by its words.
+    pub fn upsert(&mut self, memory: IndexedMemory, vector: Option<&[f32]>) -> anyhow::Result<()> {
+        if let Some(vector) = vector
+            && vector.len() != self.dimensions
+        {
+            bail!("a vector of {} dimensions cannot join an index of {}", vector.len(), self.dimensions);
+        }
+        self.remove(memory.id)?;
+        let key = self.next_key;
+        self.next_key += 1;
+        if let Some(vector) = vector {
+            self.add_vector(key, vector)?;
+        }
+        self.add_doc(key, memory, vector.is_some());
+        Ok(())
+    }
+
+    fn add_vector(&mut self, key: u64, vector: &[f32]) -> anyhow::Result<()> {
+        // The Rust binding never grows the index by itself: adding past capacity is an error.
+        if self.vectors.size() + 1 > self.vectors.capacity() {
+            let capacity = (self.vectors.capacity() * 2).max(64);
+            self.vectors.reserve(capacity).context("could not grow the vector index")?;
+        }
+        self.vectors.add(key, vector).context("could not add to the vector index")
+    }
+
+    fn add_doc(&mut self, key: u64, memory: IndexedMemory, has_vector: bool) {
+        let words = tokens(&memory.content);
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        for word in &words {
+            *counts.entry(word).or_default() += 1;
+        }
+        for (word, count) in counts {
+            self.postings.entry(word.to_owned()).or_default().push((key, count));
+        }
+        self.total_length += words.len() as u64;
+        self.keys.insert(memory.id, key);
+        self.docs.insert(key, Doc { memory, has_vector, length: words.len() as u32 });
+    }
+
+    /// Takes a memory out of the index; false when it was not in it.
+    pub fn remove(&mut self, id: Uuid) -> anyhow::Result<bool> {
+        let Some(key) = self.keys.remove(&id) else { return Ok(false) };
+        let Some(doc) = self.docs.remove(&key) else { return Ok(false) };
+        if doc.has_vector {
+            self.vectors.remove(key).context("could not remove from the vector index")?;
+        }
+        let mut words = tokens(&doc.memory.content);
+        words.sort();
+        words.dedup();
+        for word in words {
+            if let Some(list) = self.postings.get_mut(&word) {
+                list.retain(|(k, _)| *k != key);
+                if list.is_empty() {
+                    self.postings.remove(&word);
+                }
+            }
+        }
+        self.total_length -= u64::from(doc.length);
+        Ok(true)
+    }
+
+    /// The memories worth ranking for a query: the `nearest` closest by meaning and every one
+    /// sharing a word with it.
+    pub fn candidates(&self, query: &str, query_vector: Option<&[f32]>, nearest: usize) -> anyhow::Result<Vec<Hit>> {
+        let mut hits: HashMap<u64, Hit> = HashMap::new();
+        let hit = |key: u64| {
+            self.docs.get(&key).map(|doc| Hit {
+                id: doc.memory.id,
+                similarity: None,
+                keyword: 0.0,
+                importance: doc.memory.importance,
+                valid_from: doc.memory.valid_from,
+            })
+        };
+        if let Some(query_vector) = query_vector
+            && query_vector.len() == self.dimensions
+            && self.vectors.size() > 0
+        {
+            let found = self.vectors.search(query_vector, nearest).context("vector search failed")?;
+            for (key, distance) in found.keys.into_iter().zip(found.distances) {
+                if let Some(mut h) = hit(key) {
+                    h.similarity = Some(1.0 - distance);
+                    hits.insert(key, h);
+                }
+            }
+        }
+        let mut words = tokens(query);
+        words.sort();
+        words.dedup();
+        let documents = self.docs.len() as f64;
+        let average_length = self.total_length as f64 / documents.max(1.0);
+        for word in words {
+            let Some(list) = self.postings.get(&word) else { continue };
+            let frequency = list.len() as f64;
+            let idf = ((documents - frequency + 0.5) / (frequency + 0.5) + 1.0).ln();
+            for &(key, count) in list {
+                let Some(doc) = self.docs.get(&key) else { continue };
+                let tf = f64::from(count);
+                let norm = 1.0 - BM25_B + BM25_B * f64::from(doc.length) / average_length.max(1.0);
+                let score = idf * tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * norm);
+                if let Some(h) = hits.get_mut(&key) {
+                    h.keyword += score;
+                } else if let Some(mut h) = hit(key) {
+                    h.keyword = score;
+                    hits.insert(key, h);
+                }
+            }
+        }
+        Ok(hits.into_values().collect())
+    }
+
+    /// Writes the shard as `<name>.usearch` + `<name>.json` in `dir`, each through a temporary
+    /// file and a rename, so a crash leaves the old pair or the new one.
+    pub fn save(&self, dir: &Path, name: &str, model: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+        let (graph, sidecar) = paths(dir, name);
+        let graph_tmp = graph.with_extension("usearch.tmp");
+        let path = graph_tmp.to_str().context("index path is not UTF-8")?;
+        self.vectors.save(path).context("could not save the vector index")?;
+        let docs = self
+            .docs
+            .iter()
+            .map(|(&key, doc)| SidecarDoc { key, has_vector: doc.has_vector, memory: doc.memory.clone() })
+            .collect();
+        let meta = Sidecar {
+            format: SIDECAR_FORMAT,
+            model: model.to_owned(),
+            dimensions: self.dimensions,
+            revision: self.revision,
+            next_key: self.next_key,
+            docs,
+        };
+        let sidecar_tmp = sidecar.with_extension("json.tmp");
+        std::fs::write(&sidecar_tmp, serde_json::to_vec(&meta)?)
+            .with_context(|| format!("could not write {}", sidecar_tmp.display()))?;
+        std::fs::rename(&graph_tmp, &graph)?;
+        std::fs::rename(&sidecar_tmp, &sidecar)?;
+        Ok(())
+    }
+
+    /// Reads a shard saved by [`Shard::save`]. `Ok(None)` when there is none, or it was made
+    /// with another model or does not hold together (it is then rebuilt from SQL).
+    pub fn load(dir: &Path, name: &str, model: &str, dimensions: usize) -> anyhow::Result<Option<Self>> {
+        let (graph, sidecar) = paths(dir, name);
+        let bytes = match std::fs::read(&sidecar) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error).with_context(|| format!("could not read {}", sidecar.display())),
+        };
+        let Ok(meta) = serde_json::from_slice::<Sidecar>(&bytes) else {
+            tracing::warn!(file = %sidecar.display(), "unreadable index metadata; rebuilding from SQL");
+            return Ok(None);
+        };
+        if meta.format != SIDECAR_FORMAT || meta.model != model || meta.dimensions != dimensions {
+            tracing::info!(file = %sidecar.display(), "index made by another model or format; rebuilding from SQL");
+            return Ok(None);
+        }
+        if !graph.exists() {
+            return Ok(None);
+        }
+        let mut shard = Self::new(dimensions)?;
+        let path = graph.to_str().context("index path is not UTF-8")?;
+        if let Err(error) = shard.vectors.load(path) {
+            tracing::warn!(file = %graph.display(), %error, "unreadable vector index; rebuilding from SQL");
+            return Ok(None);
+        }
+        let with_vectors = meta.docs.iter().filter(|d| d.has_vector).count();
+        if shard.vectors.size() != with_vectors {
+            tracing::warn!(file = %graph.display(), "vector index and metadata disagree; rebuilding from SQL");
+            return Ok(None);
+        }
+        for doc in meta.docs {
+            shard.add_doc(doc.key, doc.memory, doc.has_vector);
+        }
+        shard.next_key = meta.next_key;
+        shard.revision = meta.revision;
+        Ok(Some(shard))
+    }
+
+    /// Approximate bytes held in memory by the vectors (for benchmarks and logs).
+    pub fn memory_usage(&self) -> usize {
+        self.vectors.memory_usage()
+    }
+}
+
+fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{name}.usearch")), dir.join(format!("{name}.json")))
+}
+
+/// Words that say nothing about what a memory is about.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
+    "for", "from", "had", "has", "have", "he", "her", "him", "his", "how", "i", "if", "in", "is", "it", "its", "me",
+    "my", "of", "on", "or", "our", "she", "so", "that", "the", "their", "them", "they", "this", "to", "was", "we",
+    "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
+];
+
+/// The words of a text that keyword search matches on: lower-cased, stopwords left out.
+pub fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(content: &str) -> IndexedMemory {
+        IndexedMemory {
+            id: Uuid::now_v7(),
+            version: 1,
+            importance: 0.5,
+            valid_from: Utc::now(),
+            content: content.into(),
+        }
+    }
+
+    fn unit(values: &[f32]) -> Vec<f32> {
+        let mut v = values.to_vec();
+        crate::embed::normalise(&mut v);
+        v
+    }
+
+    #[test]
+    fn finds_by_meaning_and_by_words_and_forgets() {
+        let mut shard = Shard::new(3).unwrap();
+        let cats = memory("Has two cats");
+        let paris = memory("Lives in Paris");
+        shard.upsert(cats.clone(), Some(&unit(&[1.0, 0.0, 0.0]))).unwrap();
+        shard.upsert(paris.clone(), Some(&unit(&[0.0, 1.0, 0.0]))).unwrap();
+        // Grows past its first capacity without help.
+        for i in 0..100 {
+            shard.upsert(memory(&format!("filler {i}")), Some(&unit(&[0.0, 0.0, 1.0]))).unwrap();
+        }
+
+        let hits = shard.candidates("paris", Some(&unit(&[0.9, 0.1, 0.0])), 1).unwrap();
+        let by_id = |id| hits.iter().find(|h| h.id == id).unwrap();
+        assert!(by_id(cats.id).similarity.unwrap() > 0.95);
+        assert_eq!(by_id(cats.id).keyword, 0.0);
+        assert!(by_id(paris.id).keyword > 0.0);
+        assert_eq!(hits.len(), 2, "only the nearest and the keyword match");
+
+        assert!(shard.remove(paris.id).unwrap());
+        assert!(shard.candidates("paris", None, 5).unwrap().is_empty());
+        let mut moved = cats.clone();
+        moved.content = "Has a dog".into();
+        moved.version = 2;
+        shard.upsert(moved, Some(&unit(&[0.0, 1.0, 0.0]))).unwrap();
+        assert_eq!(shard.version_of(cats.id), Some((2, true)));
+        assert!(shard.candidates("cats", None, 5).unwrap().is_empty());
+        assert_eq!(shard.len(), 101);
+    }
+
+    #[test]
+    fn saved_shards_load_back_and_other_models_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shard = Shard::new(3).unwrap();
+        let cats = memory("Has two cats");
+        shard.upsert(cats.clone(), Some(&unit(&[1.0, 0.0, 0.0]))).unwrap();
+        shard.upsert(memory("no vector yet"), None).unwrap();
+        shard.revision = 7;
+        shard.save(dir.path(), "u", "model-a").unwrap();
+
+        let loaded = Shard::load(dir.path(), "u", "model-a", 3).unwrap().unwrap();
+        assert_eq!(loaded.revision, 7);
+        assert_eq!(loaded.len(), 2);
+        let hits = loaded.candidates("vector", Some(&unit(&[1.0, 0.1, 0.0])), 5).unwrap();
+        assert!(hits.iter().any(|h| h.id == cats.id && h.similarity.is_some()));
+        assert!(hits.iter().any(|h| h.keyword > 0.0));
+
+        assert!(Shard::load(dir.path(), "u", "model-b", 3).unwrap().is_none());
+        assert!(Shard::load(dir.path(), "other", "model-a", 3).unwrap().is_none());
+        std::fs::remove_file(dir.path().join("u.usearch")).unwrap();
+        assert!(Shard::load(dir.path(), "u", "model-a", 3).unwrap().is_none());
+    }
+}
