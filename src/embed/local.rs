@@ -79,16 +79,25 @@ impl Model {
         Ok(vectors)
     }
 
-    /// Embeds in batches of similar length; returns vectors in the input order.
+    /// Embeds in batches of similar length (every text in a batch is padded to the longest, so a
+    /// batch ends where lengths grow by more than about a third); returns vectors in input order.
     fn embed_all(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
+        let mut start = 0;
+        while start < order.len() {
+            let shortest = texts[order[start]].len();
+            let mut end = start + 1;
+            while end < order.len() && end - start < BATCH && texts[order[end]].len() <= shortest + shortest / 3 + 16 {
+                end += 1;
+            }
+            let chunk = &order[start..end];
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
             for (&i, vector) in chunk.iter().zip(self.embed_batch(&batch)?) {
                 out[i] = vector;
             }
+            start = end;
         }
         Ok(out)
     }

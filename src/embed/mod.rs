@@ -2,6 +2,7 @@
 //! OpenAI-compatible HTTP endpoint, or, only when neither is available, a hashing fallback that
 //! says loudly that it is not a real model.
 
+mod batching;
 mod fallback;
 mod http;
 mod local;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use batching::BatchingEmbedder;
 pub use fallback::HashingEmbedder;
 pub use http::HttpEmbedder;
 pub use local::MiniLmEmbedder;
@@ -44,11 +46,16 @@ pub fn from_config(config: &EmbeddingConfig) -> anyhow::Result<Arc<dyn Embedder>
     let local_available = MODEL_FILES.iter().all(|file| config.model_dir.join(file).is_file());
     Ok(match config.provider {
         EmbeddingProvider::Http => Arc::new(HttpEmbedder::new(config)?),
-        EmbeddingProvider::Local => Arc::new(MiniLmEmbedder::load(&config.model_dir)?),
+        EmbeddingProvider::Local => batched(MiniLmEmbedder::load(&config.model_dir)?),
         EmbeddingProvider::Fallback => fallback_with_warning(&config.model_dir),
-        EmbeddingProvider::Auto if local_available => Arc::new(MiniLmEmbedder::load(&config.model_dir)?),
+        EmbeddingProvider::Auto if local_available => batched(MiniLmEmbedder::load(&config.model_dir)?),
         EmbeddingProvider::Auto => fallback_with_warning(&config.model_dir),
     })
+}
+
+/// The local model behind continuous batching (it must be called on a Tokio runtime).
+fn batched(model: MiniLmEmbedder) -> Arc<dyn Embedder> {
+    Arc::new(BatchingEmbedder::new(Arc::new(model)))
 }
 
 fn fallback_with_warning(model_dir: &Path) -> Arc<dyn Embedder> {
