@@ -120,6 +120,22 @@ pub enum Rating {
     Down,
 }
 
+/// Why a preference value ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum PreferenceChange {
+    /// Another value replaced it (set by the user, or inferred from stronger evidence).
+    #[sea_orm(string_value = "replaced")]
+    Replaced,
+    /// The user said this inferred value is wrong; it is not inferred again.
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+    /// The user deleted the preference.
+    #[sea_orm(string_value = "deleted")]
+    Deleted,
+}
+
 /// The family a learned pattern belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]

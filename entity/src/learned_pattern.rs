@@ -15,6 +15,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub value: String,
     pub confidence: f64,
+    /// The number behind the pattern: an interest's time-decayed score (as of `last_seen_at`), a
+    /// habit's running average, a count.
+    pub weight: f64,
     pub evidence_count: i32,
     pub first_seen_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,

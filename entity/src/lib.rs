@@ -13,6 +13,8 @@ pub mod memory_history;
 pub mod message;
 pub mod message_feedback;
 pub mod preference;
+pub mod preference_history;
+pub mod style_dimension;
 pub mod user;
 
 pub mod prelude {
@@ -24,5 +26,7 @@ pub mod prelude {
     pub use super::message::Entity as Message;
     pub use super::message_feedback::Entity as MessageFeedback;
     pub use super::preference::Entity as Preference;
+    pub use super::preference_history::Entity as PreferenceHistory;
+    pub use super::style_dimension::Entity as StyleDimension;
     pub use super::user::Entity as User;
 }

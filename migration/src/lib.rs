@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261125_000002_conversation_summary_through;
 mod m20261125_000003_user_memory_revision;
+mod m20261125_000004_learning;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_conversation_summary_through::Migration),
             Box::new(m20261125_000003_user_memory_revision::Migration),
+            Box::new(m20261125_000004_learning::Migration),
         ]
     }
 }

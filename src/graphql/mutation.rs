@@ -3,10 +3,11 @@ use async_graphql::{Context, ID, Object};
 use super::connection::parse_id;
 use super::types::{
     ApiKey, ChatInput, Conversation, CreateApiKeyInput, CreateApiKeyPayload, CreateConversationInput, CreateUserInput,
-    CreateUserPayload, Memory, Preference, RememberInput, SendMessagePayload, SetPreferenceInput, UpdateMemoryInput,
+    CreateUserPayload, Memory, MessageRating, Preference, RateMessageInput, RememberInput, SendMessagePayload,
+    SetPreferenceInput, StyleDimension, StyleProfile, UpdateMemoryInput,
 };
 use super::{ContextExt as _, GqlResult};
-use crate::services::{auth, chat, conversations, memories, preferences};
+use crate::services::{auth, chat, conversations, learning, memories, preferences, privacy, style};
 
 pub struct MutationRoot;
 
@@ -112,6 +113,47 @@ impl MutationRoot {
     async fn set_preference(&self, ctx: &Context<'_>, input: SetPreferenceInput) -> GqlResult<Preference> {
         let user_id = ctx.user_id()?;
         Ok(preferences::set_explicit(&ctx.state().db, user_id, &input.key, &input.value).await?.into())
+    }
+
+    /// Confirms an inferred preference: it becomes the caller's own (explicit, confidence 1).
+    async fn confirm_preference(&self, ctx: &Context<'_>, key: String) -> GqlResult<Preference> {
+        let user_id = ctx.user_id()?;
+        Ok(preferences::confirm(&ctx.state().db, user_id, &key).await?.into())
+    }
+
+    /// Rejects an inferred preference: it is removed (kept in `preferenceHistory` as REJECTED)
+    /// and that value is not inferred again.
+    async fn reject_preference(&self, ctx: &Context<'_>, key: String) -> GqlResult<bool> {
+        let user_id = ctx.user_id()?;
+        preferences::reject(&ctx.state().db, user_id, &key).await?;
+        Ok(true)
+    }
+
+    /// Rates one of the assistant's answers (rating again replaces the rating). A reason such as
+    /// "too long" or "too technical" teaches the style profile; UP reinforces what the answer
+    /// looked like.
+    async fn rate_message(&self, ctx: &Context<'_>, input: RateMessageInput) -> GqlResult<MessageRating> {
+        let message_id = parse_id("messageId", &input.message_id)?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state();
+        let rating = learning::rate_message(state, user_id, message_id, input.rating, input.reason.as_deref()).await?;
+        let profile = style::profile(&state.db, user_id).await?;
+        Ok(MessageRating {
+            message_id: rating.message_id.into(),
+            rating: rating.rating,
+            reason: rating.reason,
+            created_at: rating.created_at,
+            style_profile: StyleProfile { dimensions: profile.into_iter().map(StyleDimension::from).collect() },
+        })
+    }
+
+    /// Deletes the caller and everything stored about them (conversations, memories and their
+    /// index entries, preferences, style, patterns, ratings, short-term windows, API keys). The
+    /// key used for this call stops working. Cannot be undone: `exportMyData` first to keep a copy.
+    async fn delete_my_data(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        let user_id = ctx.user_id()?;
+        privacy::delete(ctx.state(), user_id).await?;
+        Ok(true)
     }
 
     /// Deletes a preference.

@@ -3,11 +3,11 @@ use async_graphql::{Context, ID, Object};
 
 use super::connection::{PageArgs, connection, parse_id};
 use super::types::{
-    ApiKey, Conversation, EmbedderInfo, LearnedPattern, Memory, MemoryFilter, MemorySearchResult, Preference,
-    ServerInfo, User,
+    ApiKey, ContextPreview, Conversation, EmbedderInfo, LearnedPattern, Memory, MemoryFilter, MemorySearchResult,
+    Preference, PreferenceVersion, ServerInfo, StyleDimension, StyleProfile, User,
 };
 use super::{ContextExt as _, GqlResult};
-use crate::services::{auth, conversations, memories, patterns, preferences, retrieval};
+use crate::services::{auth, chat, context, conversations, memories, patterns, preferences, privacy, retrieval, style};
 
 pub struct QueryRoot;
 
@@ -96,7 +96,51 @@ impl QueryRoot {
     /// What the assistant has learned about how the caller behaves, most certain first.
     async fn learned_patterns(&self, ctx: &Context<'_>) -> GqlResult<Vec<LearnedPattern>> {
         let user_id = ctx.user_id()?;
-        Ok(patterns::list(&ctx.state().db, user_id).await?.into_iter().map(LearnedPattern::from).collect())
+        Ok(patterns::list(&ctx.state().db, user_id, chrono::Utc::now())
+            .await?
+            .into_iter()
+            .map(LearnedPattern::from)
+            .collect())
+    }
+
+    /// Former values of the caller's preferences (of one key, or all), oldest first: replaced,
+    /// rejected or deleted.
+    async fn preference_history(&self, ctx: &Context<'_>, key: Option<String>) -> GqlResult<Vec<PreferenceVersion>> {
+        let user_id = ctx.user_id()?;
+        let rows = preferences::history(&ctx.state().db, user_id, key.as_deref()).await?;
+        Ok(rows.into_iter().map(PreferenceVersion::from).collect())
+    }
+
+    /// How the caller likes answers, learned from what they say and how they rate answers.
+    async fn style_profile(&self, ctx: &Context<'_>) -> GqlResult<StyleProfile> {
+        let user_id = ctx.user_id()?;
+        let dimensions = style::profile(&ctx.state().db, user_id).await?;
+        Ok(StyleProfile { dimensions: dimensions.into_iter().map(StyleDimension::from).collect() })
+    }
+
+    /// Exactly what Claude would be given if `message` were sent in the conversation now, and
+    /// why (memory scores, preference confidences, style instructions). Nothing is stored or sent.
+    async fn context_preview(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        message: String,
+    ) -> GqlResult<ContextPreview> {
+        let conversation_id = parse_id("conversationId", &conversation_id)?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state();
+        let message = chat::validate_message(state, &message)?;
+        let conversation = conversations::get(&state.db, user_id, conversation_id).await?;
+        let user = auth::find_user(&state.db, user_id).await?;
+        Ok(context::assemble(state, &user, &conversation, &message, true).await?.into())
+    }
+
+    /// Everything stored about the caller, as one JSON document: profile, API keys (never their
+    /// secrets), conversations and messages, memories with their history, preferences with
+    /// theirs, style profile, learned patterns and ratings.
+    async fn export_my_data(&self, ctx: &Context<'_>) -> GqlResult<async_graphql::Json<serde_json::Value>> {
+        let user_id = ctx.user_id()?;
+        Ok(async_graphql::Json(privacy::export(ctx.state(), user_id).await?))
     }
 
     /// What this server runs on. Needs no key.

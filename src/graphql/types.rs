@@ -568,3 +568,159 @@ impl From<services::memories::MemoryEvent> for MemoryEvent {
         Self { kind, memory: event.memory.into() }
     }
 }
+
+/// How the user likes answers, learned from what they say and how they rate answers.
+#[derive(SimpleObject)]
+pub struct StyleProfile {
+    /// Each dimension: a value from 0 to 1 with how sure the assistant is.
+    pub dimensions: Vec<StyleDimension>,
+}
+
+/// One dimension of the style profile (a Beta posterior: its mean and the evidence behind it).
+#[derive(SimpleObject)]
+pub struct StyleDimension {
+    /// `verbosity`, `formality`, `technical_depth`, `examples` or `structure`.
+    pub name: String,
+    /// 0 to 1; 0.5 is no lean either way.
+    pub value: f64,
+    /// How sure the assistant is, 0 (nothing learned) to 1.
+    pub confidence: f64,
+    /// How many signals (statements, ratings, messages) shaped it.
+    pub evidence_count: i32,
+    /// What 0 and 1 mean.
+    pub description: String,
+    /// The instruction Claude gets from it now (null while unsure or near the middle).
+    pub instruction: Option<String>,
+    /// When it last changed (null while never).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<services::style::StyleValue> for StyleDimension {
+    fn from(value: services::style::StyleValue) -> Self {
+        Self {
+            name: value.dimension.name().into(),
+            value: value.value,
+            confidence: value.confidence,
+            evidence_count: value.evidence_count,
+            description: value.dimension.description().into(),
+            instruction: value.instruction().map(str::to_owned),
+            updated_at: value.updated_at,
+        }
+    }
+}
+
+/// A former value of a preference.
+#[derive(SimpleObject)]
+pub struct PreferenceVersion {
+    pub key: String,
+    pub value: String,
+    pub source: PreferenceSource,
+    pub confidence: f64,
+    /// Why this value ended.
+    pub change: entity::enums::PreferenceChange,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: DateTime<Utc>,
+}
+
+impl From<entity::preference_history::Model> for PreferenceVersion {
+    fn from(model: entity::preference_history::Model) -> Self {
+        Self {
+            key: model.key,
+            value: model.value,
+            source: model.source,
+            confidence: model.confidence,
+            change: model.change,
+            valid_from: model.valid_from,
+            valid_to: model.valid_to,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RateMessageInput {
+    /// An answer of the assistant.
+    pub message_id: ID,
+    pub rating: entity::enums::Rating,
+    /// Why, in the user's words ("too long", "too technical", "perfect"): the assistant learns from it.
+    pub reason: Option<String>,
+}
+
+/// A rating of an answer.
+#[derive(SimpleObject)]
+pub struct MessageRating {
+    pub message_id: ID,
+    pub rating: entity::enums::Rating,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The style profile after learning from this rating.
+    pub style_profile: StyleProfile,
+}
+
+/// A message as it would be sent to Claude.
+#[derive(SimpleObject)]
+pub struct ContextMessage {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+/// One block of the system prompt.
+#[derive(SimpleObject)]
+pub struct ContextBlock {
+    pub text: String,
+    /// Marked for Anthropic's prompt cache (the stable prefix).
+    pub cached: bool,
+}
+
+/// Exactly what the next answer in a conversation would be given, and why.
+#[derive(SimpleObject)]
+pub struct ContextPreview {
+    /// The whole system prompt, as Claude reads it.
+    pub system_prompt: String,
+    /// The system prompt in its blocks, stable (cached) first.
+    pub system_blocks: Vec<ContextBlock>,
+    /// The conversation as sent: running window plus the new message.
+    pub messages: Vec<ContextMessage>,
+    /// The long-term memories included, with their scores.
+    pub memories: Vec<MemorySearchResult>,
+    /// The preferences stated, with their confidence.
+    pub preferences: Vec<Preference>,
+    /// Every style dimension; those with an instruction are stated.
+    pub style: Vec<StyleDimension>,
+    /// The interests mentioned.
+    pub interests: Vec<LearnedPattern>,
+    /// Estimated tokens of the system prompt (about 4 characters per token).
+    pub estimated_system_tokens: i32,
+    /// The most the system prompt may take; the least relevant parts are cut beyond it.
+    pub system_token_budget: i32,
+}
+
+impl From<services::context::AssembledContext> for ContextPreview {
+    fn from(context: services::context::AssembledContext) -> Self {
+        Self {
+            system_prompt: context.system_prompt(),
+            system_blocks: context
+                .system
+                .iter()
+                .map(|b| ContextBlock { text: b.text.clone(), cached: b.cache_control.is_some() })
+                .collect(),
+            messages: context
+                .messages
+                .iter()
+                .map(|m| ContextMessage {
+                    role: match m.role {
+                        crate::llm::Role::User => "user".into(),
+                        crate::llm::Role::Assistant => "assistant".into(),
+                    },
+                    content: m.content.clone(),
+                })
+                .collect(),
+            memories: context.memories.into_iter().map(MemorySearchResult::from).collect(),
+            preferences: context.preferences.into_iter().map(Preference::from).collect(),
+            style: context.style.into_iter().map(StyleDimension::from).collect(),
+            interests: context.interests.into_iter().map(LearnedPattern::from).collect(),
+            estimated_system_tokens: context.estimated_system_tokens as i32,
+            system_token_budget: services::context::SYSTEM_TOKEN_BUDGET as i32,
+        }
+    }
+}

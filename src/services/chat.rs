@@ -38,6 +38,20 @@ const CHANNEL_CAPACITY: usize = 64;
 /// A stream slot left behind by a replica that died expires after this long.
 const SLOT_TTL: Duration = Duration::from_secs(15 * 60);
 
+/// A user's message, trimmed, within the configured length.
+pub fn validate_message(state: &AppState, text: &str) -> AppResult<String> {
+    let limit = state.config.chat.max_message_chars;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AppError::bad_input("message must not be empty"));
+    }
+    let length = text.chars().count();
+    if length > limit {
+        return Err(AppError::bad_input(format!("message is too long ({length} characters; at most {limit})")));
+    }
+    Ok(text.to_owned())
+}
+
 /// Checks and records the user's message and starts the answer. Errors here (bad input,
 /// unknown conversation, too many streams) happen before anything is stored.
 pub async fn start_turn(
@@ -47,17 +61,8 @@ pub async fn start_turn(
     text: &str,
 ) -> AppResult<mpsc::Receiver<ChatEvent>> {
     let limits = &state.config.chat;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(AppError::bad_input("message must not be empty"));
-    }
-    let length = text.chars().count();
-    if length > limits.max_message_chars {
-        return Err(AppError::bad_input(format!(
-            "message is too long ({length} characters; at most {})",
-            limits.max_message_chars
-        )));
-    }
+    let text = validate_message(state, text)?;
+    let text = text.as_str();
     let conversation = conversations::get(&state.db, user_id, conversation_id).await?;
     let user = auth::find_user(&state.db, user_id).await?;
 
@@ -68,7 +73,7 @@ pub async fn start_turn(
     {
         let (state, message) = (state.clone(), user_message.clone());
         tokio::spawn(async move {
-            super::extraction::learn_from_message(&state, message.user_id, message.id, &message.content).await;
+            super::learning::after_user_message(&state, &message).await;
         });
     }
 
@@ -208,9 +213,11 @@ impl ActiveTurn {
             return;
         }
         let (request, context_used) =
-            match context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content).await {
+            match context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content, false)
+                .await
+            {
                 Ok(context) => {
-                    let used = describe_context(&context);
+                    let used = context.describe();
                     let request = MessagesRequest {
                         system: context.system,
                         metadata: Some(serde_json::json!({ "user_id": self.user.id })),
@@ -364,14 +371,6 @@ impl ActiveTurn {
 }
 
 /// Which memories an answer's context used, with their scores, so the answer can be explained.
-fn describe_context(context: &context::AssembledContext) -> serde_json::Value {
-    serde_json::json!({
-        "memories": context.memories.iter().map(|m| serde_json::json!({
-            "id": m.memory.id, "score": m.score, "similarity": m.similarity, "keyword": m.keyword,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// Folds the turns that have left the short-term window into the conversation's running
 /// summary, so long conversations keep their thread without sending everything. Runs after a
 /// turn, off the hot path; resumes from `summary_through`.

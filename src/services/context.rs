@@ -1,60 +1,105 @@
 //! Context assembly: what Claude is told for an answer. One function builds it, so every path
-//! (the chat stream, `sendMessage`, later `contextPreview`) sends the same thing.
+//! (the chat stream, `sendMessage`, `contextPreview`) sends the same thing.
 //!
-//! Stable parts come first and carry `cache_control`, so Anthropic's prompt cache can reuse them
-//! from turn to turn; what changes often (the running summary) comes after.
+//! The system prompt turns what was learned into instructions: persona, style instructions (the
+//! style dimensions that are confident and lean to one side), preferences above a confidence
+//! floor (explicit ones marked as such), top interests, then the memories relevant to this
+//! message and the running summary. Stable parts come first and carry `cache_control`, so
+//! Anthropic's prompt cache reuses them from turn to turn. The whole system prompt stays within
+//! a token budget (estimated at 4 characters per token, which over-counts English a little):
+//! the least relevant memories go first, then interests, then the least certain preferences.
 
-use entity::enums::{MessageRole, MessageStatus};
-use entity::{conversation, message, prelude::*, user};
+use chrono::Utc;
+use entity::enums::{MessageRole, MessageStatus, PreferenceSource};
+use entity::{conversation, learned_pattern, message, preference, prelude::*, user};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::preferences;
 use super::retrieval::{self, ScoredMemory};
+use super::style::{self, StyleValue};
+use super::{patterns, preferences};
 use crate::AppState;
 use crate::error::AppResult;
 use crate::llm::{ChatMessage, Role, SystemBlock};
 use crate::store::Turn;
 
 /// Preferences below this confidence are not stated to the model.
-const PREFERENCE_CONFIDENCE_FLOOR: f64 = 0.5;
+pub const PREFERENCE_CONFIDENCE_FLOOR: f64 = 0.5;
+/// Interests below this confidence are not mentioned.
+pub const INTEREST_CONFIDENCE_FLOOR: f64 = 0.4;
+const TOP_INTERESTS: usize = 3;
 
 /// Long-term memories put in front of Claude for one answer, at most.
 const MEMORIES_IN_CONTEXT: usize = 5;
 
+/// The most the system prompt may take, in estimated tokens.
+pub const SYSTEM_TOKEN_BUDGET: usize = 1500;
+
+/// Estimated tokens of a text: ~4 characters per token for English prose.
+pub fn estimate_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4)
+}
+
 pub struct AssembledContext {
     pub system: Vec<SystemBlock>,
     pub messages: Vec<ChatMessage>,
-    /// The long-term memories included, with their scores (recorded on the answer).
+    /// The long-term memories included, with their scores.
     pub memories: Vec<ScoredMemory>,
+    /// The preferences stated, with their confidence.
+    pub preferences: Vec<preference::Model>,
+    /// Every style dimension; those with an instruction were stated.
+    pub style: Vec<StyleValue>,
+    /// The interests mentioned.
+    pub interests: Vec<learned_pattern::Model>,
+    pub estimated_system_tokens: usize,
 }
 
-/// Builds the context for answering `query` (the user's newest message).
+impl AssembledContext {
+    /// The system prompt as one text, as Claude reads it.
+    pub fn system_prompt(&self) -> String {
+        self.system.iter().map(|b| b.text.as_str()).collect::<Vec<_>>().join("\n\n")
+    }
+
+    /// What an answer used, recorded on it.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "memories": self.memories.iter().map(|m| serde_json::json!({
+                "id": m.memory.id, "score": m.score, "similarity": m.similarity, "keyword": m.keyword,
+            })).collect::<Vec<_>>(),
+            "preferences": self.preferences.iter().map(|p| serde_json::json!({
+                "key": p.key, "value": p.value, "confidence": p.confidence,
+            })).collect::<Vec<_>>(),
+            "style": self.style.iter().filter_map(|s| s.instruction().map(|instruction| serde_json::json!({
+                "dimension": s.dimension.name(), "value": s.value, "confidence": s.confidence, "instruction": instruction,
+            }))).collect::<Vec<_>>(),
+            "interests": self.interests.iter().map(|i| serde_json::json!({
+                "topic": i.key, "confidence": i.confidence,
+            })).collect::<Vec<_>>(),
+            "estimated_system_tokens": self.estimated_system_tokens,
+        })
+    }
+}
+
+/// Builds the context for answering `query`. With `pending`, the message is not stored yet
+/// (`contextPreview`) and is appended to the conversation's messages.
 pub async fn assemble(
     state: &AppState,
     user: &user::Model,
     conversation: &conversation::Model,
     query: &str,
+    pending: bool,
 ) -> AppResult<AssembledContext> {
-    let mut stable = format!(
-        "You are a personal assistant for {name}. You remember what {name} tells you across \
-         conversations and adapt to how they like to be helped. Be accurate and honest, and say \
-         so when you are unsure.",
-        name = user.display_name
-    );
-    let preferences: Vec<_> = preferences::list(&state.db, user.id)
+    let now = Utc::now();
+    let mut preferences: Vec<preference::Model> = preferences::list(&state.db, user.id)
         .await?
         .into_iter()
         .filter(|p| p.confidence >= PREFERENCE_CONFIDENCE_FLOOR)
         .collect();
-    if !preferences.is_empty() {
-        stable.push_str("\n\nThe user's preferences (follow them):");
-        for preference in &preferences {
-            stable.push_str(&format!("\n- {}: {}", preference.key, preference.value));
-        }
-    }
-    let mut system = vec![SystemBlock::text(stable).cached()];
-    // Memories depend on the message, so they come after the cached prefix.
-    let memories = match retrieval::search(state, user.id, query, MEMORIES_IN_CONTEXT).await {
+    // Most certain first: what the budget cuts is the least certain.
+    preferences.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.key.cmp(&b.key)));
+    let style = style::profile(&state.db, user.id).await?;
+    let mut interests =
+        patterns::top_interests(&state.db, user.id, now, TOP_INTERESTS, INTEREST_CONFIDENCE_FLOOR).await?;
+    let mut memories = match retrieval::search(state, user.id, query, MEMORIES_IN_CONTEXT).await {
         Ok(memories) => memories,
         Err(error) => {
             // An answer without memories beats no answer.
@@ -62,19 +107,93 @@ pub async fn assemble(
             Vec::new()
         }
     };
+
+    let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
+    let system = loop {
+        let system = system_blocks(user, &style, &preferences, &interests, &memories, summary);
+        let tokens: usize = system.iter().map(|b| estimate_tokens(&b.text)).sum();
+        if tokens <= SYSTEM_TOKEN_BUDGET {
+            break system;
+        }
+        if memories.pop().is_some() || interests.pop().is_some() {
+            continue;
+        }
+        match preferences.iter().rposition(|p| p.source != PreferenceSource::Explicit) {
+            Some(i) => {
+                preferences.remove(i);
+            }
+            None if !preferences.is_empty() => {
+                preferences.pop();
+            }
+            None => break system,
+        }
+    };
+    let estimated_system_tokens = system.iter().map(|b| estimate_tokens(&b.text)).sum();
+
+    let mut turns = recent_turns(state, conversation.id).await?;
+    if pending {
+        turns.push(Turn { message_id: uuid::Uuid::nil(), role: MessageRole::User, content: query.to_owned() });
+    }
+    Ok(AssembledContext {
+        system,
+        messages: to_messages(&turns),
+        memories,
+        preferences,
+        style,
+        interests,
+        estimated_system_tokens,
+    })
+}
+
+fn system_blocks(
+    user: &user::Model,
+    style: &[StyleValue],
+    preferences: &[preference::Model],
+    interests: &[learned_pattern::Model],
+    memories: &[ScoredMemory],
+    summary: Option<&str>,
+) -> Vec<SystemBlock> {
+    let name =
+        preferences.iter().find(|p| p.key == "preferred_name").map(|p| p.value.as_str()).unwrap_or(&user.display_name);
+    let mut stable = format!(
+        "You are a personal assistant for {name}. You remember what {name} tells you across \
+         conversations and adapt to how they like to be helped. Be accurate and honest, and say \
+         so when you are unsure."
+    );
+    let instructions: Vec<&str> = style.iter().filter_map(StyleValue::instruction).collect();
+    if !instructions.is_empty() {
+        stable.push_str("\n\nHow this user likes answers (learned from their messages and ratings):");
+        for instruction in instructions {
+            stable.push_str(&format!("\n- {instruction}"));
+        }
+    }
+    if !preferences.is_empty() {
+        stable.push_str("\n\nThe user's preferences (follow them):");
+        for preference in preferences {
+            let how = match preference.source {
+                PreferenceSource::Explicit => String::new(),
+                _ => format!(" (inferred, confidence {:.2})", preference.confidence),
+            };
+            stable.push_str(&format!("\n- {}: {}{how}", preference.key, preference.value));
+        }
+    }
+    if !interests.is_empty() {
+        let topics: Vec<&str> = interests.iter().map(|i| i.key.as_str()).collect();
+        stable.push_str(&format!("\n\nTopics the user often brings up: {}.", topics.join(", ")));
+    }
+    let mut system = vec![SystemBlock::text(stable).cached()];
+    // Memories depend on the message, so they come after the cached prefix.
     if !memories.is_empty() {
         let mut block = String::from("What you remember about the user that may matter here:");
-        for found in &memories {
+        for found in memories {
             block.push_str(&format!("\n- {}", found.memory.content));
         }
         system.push(SystemBlock::text(block));
     }
-    if let Some(summary) = conversation.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+    if let Some(summary) = summary {
         system.push(SystemBlock::text(format!("Summary of the earlier part of this conversation:\n{summary}")));
     }
-
-    let turns = recent_turns(state, conversation.id).await?;
-    Ok(AssembledContext { system, messages: to_messages(&turns), memories })
+    system
 }
 
 /// The conversation's short-term window: from the short-term store, or rebuilt from SQL on a

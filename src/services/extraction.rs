@@ -157,7 +157,8 @@ Write each memory as a short third-person statement (\"Has a daughter named Mia\
 Compare with the numbered memories already stored and choose one action per memory: \
 ADD a new memory; UPDATE an existing one (give its number and the new full text) when the message refines or \
 changes it; DELETE an existing one (give its number) when the message says it no longer holds; NOOP when it \
-is already stored as it is. Never store the same thing twice. Call the tool once; an empty list is fine.";
+is already stored as it is. Never store the same thing twice. Also list preferences the message states \
+about how the user wants to be helped (diet, language, units, ...). Call the tool once; empty lists are fine.";
 
 fn extraction_tool() -> Tool {
     Tool {
@@ -188,6 +189,19 @@ fn extraction_tool() -> Tool {
                         },
                         "required": ["action"]
                     }
+                },
+                "preferences": {
+                    "type": "array",
+                    "description": "How the user wants to be helped, when the message says so (e.g. diet, language, units).",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "key": { "type": "string", "description": "snake_case name, e.g. diet, language, units" },
+                            "value": { "type": "string" },
+                            "confidence": { "type": "number", "minimum": 0, "maximum": 1 }
+                        },
+                        "required": ["key", "value"]
+                    }
                 }
             },
             "required": ["operations"]
@@ -205,10 +219,21 @@ pub struct Operation {
     pub existing: Option<usize>,
 }
 
+/// A preference Claude noticed.
+#[derive(Debug, Deserialize)]
+struct ProposedPreference {
+    key: String,
+    value: String,
+    #[serde(default)]
+    confidence: Option<f64>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Operations {
     #[serde(default)]
     operations: Vec<Operation>,
+    #[serde(default)]
+    preferences: Vec<ProposedPreference>,
 }
 
 fn category(name: Option<&str>) -> Option<MemoryCategory> {
@@ -251,6 +276,19 @@ async fn extract_with_claude(state: &AppState, user_id: Uuid, message_id: Uuid, 
     for operation in operations.operations {
         if let Err(error) = apply(state, user_id, message_id, &similar, &operation).await {
             tracing::warn!(error = format!("{error:#}"), ?operation, "a memory change Claude proposed was not applied");
+        }
+    }
+    for proposed in operations.preferences {
+        // Inferred, never above what a clear rule gives: the user can confirm it.
+        let strength = proposed.confidence.unwrap_or(0.6).clamp(0.1, 0.8);
+        if let Err(error) =
+            super::preferences::infer(&state.db, user_id, &proposed.key, &proposed.value, strength).await
+        {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                key = proposed.key,
+                "a preference Claude proposed was not stored"
+            );
         }
     }
     Ok(())

@@ -7,12 +7,16 @@ pub mod chat;
 pub mod context;
 pub mod conversations;
 pub mod extraction;
+pub mod learning;
 pub mod memories;
 pub mod memory_index;
 pub mod page;
 pub mod patterns;
 pub mod preferences;
+pub mod privacy;
 pub mod retrieval;
+pub mod signals;
+pub mod style;
 pub mod validate;
 
 use chrono::{DateTime, SubsecRound, Utc};

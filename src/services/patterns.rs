@@ -1,18 +1,271 @@
-//! Learned patterns (interests, activity, habits). Filled in by the learning service; here they
-//! are only read.
+//! Learned patterns: interests by topic, activity by hour and weekday, conversation habits and
+//! recurring requests. Each user message updates only the rows it concerns (an upsert per
+//! pattern), never a rescan of the history.
+//!
+//! - Interests: each message touching a topic adds to its score, and scores decay with a half-life
+//!   of `INTEREST_HALF_LIFE_DAYS` (s ← s·½^(Δt/h) + hits). Confidence is s / (s + 2) at read time.
+//! - Activity: counts per local hour and weekday (the `timezone` preference, as a UTC offset like
+//!   `+02:00`, when known); confidence is the share of the user's messages.
+//! - Habits: message count, running average message length (exponential, α = 0.2), messages per
+//!   conversation, active days.
+//! - Recurring requests: counts per kind of request; shown from the second one on.
 
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
+use entity::enums::PatternKind;
 use entity::{learned_pattern, prelude::*};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
+use super::{new_id, signals};
 use crate::error::AppResult;
 
-/// The caller's patterns, the most certain first.
-pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> AppResult<Vec<learned_pattern::Model>> {
+pub const INTEREST_HALF_LIFE_DAYS: f64 = 14.0;
+const LENGTH_SMOOTHING: f64 = 0.2;
+
+/// What one user message says about the user's habits.
+pub struct Observation<'a> {
+    pub message: &'a str,
+    pub at: DateTime<Utc>,
+    /// The user's offset from UTC, when known.
+    pub offset: Option<FixedOffset>,
+    /// This is the first message of its conversation.
+    pub starts_conversation: bool,
+}
+
+/// Parses a `timezone` preference given as a UTC offset (`+02:00`, `-0530`, `UTC+1`).
+pub fn parse_offset(text: &str) -> Option<FixedOffset> {
+    let text = text.trim().trim_start_matches("UTC").trim_start_matches("GMT");
+    if text.is_empty() {
+        return FixedOffset::east_opt(0);
+    }
+    let sign = match text.chars().next()? {
+        '+' => 1,
+        '-' => -1,
+        _ => return None,
+    };
+    let digits: String = text[1..].chars().filter(char::is_ascii_digit).collect();
+    let (hours, minutes) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        3 | 4 => (digits[..digits.len() - 2].parse::<i32>().ok()?, digits[digits.len() - 2..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+fn decayed(weight: f64, since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    let days = (now - since).num_seconds().max(0) as f64 / 86_400.0;
+    weight * 0.5f64.powf(days / INTEREST_HALF_LIFE_DAYS)
+}
+
+/// Updates the patterns one message touches.
+pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Observation<'_>) -> AppResult<()> {
+    let at = observation.at;
+    let local = observation
+        .at
+        .with_timezone(&observation.offset.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset")));
+
+    let count =
+        bump(db, user_id, PatternKind::Habit, "message_count", at, |old| old + 1.0, |w| format!("{w:.0} messages"))
+            .await?;
+    let length = observation.message.chars().count() as f64;
+    bump(
+        db,
+        user_id,
+        PatternKind::Habit,
+        "average_message_length",
+        at,
+        |old| if old == 0.0 { length } else { old + LENGTH_SMOOTHING * (length - old) },
+        |w| format!("about {w:.0} characters"),
+    )
+    .await?;
+    if observation.starts_conversation {
+        bump(
+            db,
+            user_id,
+            PatternKind::Habit,
+            "conversation_count",
+            at,
+            |old| old + 1.0,
+            |w| format!("{w:.0} conversations"),
+        )
+        .await?;
+    }
+    let conversations =
+        find(db, user_id, PatternKind::Habit, "conversation_count").await?.map(|p| p.weight).unwrap_or(1.0);
+    bump(
+        db,
+        user_id,
+        PatternKind::Habit,
+        "messages_per_conversation",
+        at,
+        |_| count / conversations.max(1.0),
+        |w| format!("about {w:.1} messages per conversation"),
+    )
+    .await?;
+    // Active days: counted when the previous message was on another (local) day.
+    let last_day = find(db, user_id, PatternKind::Habit, "active_days")
+        .await?
+        .map(|p| p.last_seen_at.with_timezone(&local.timezone()).date_naive());
+    if last_day != Some(local.date_naive()) {
+        bump(db, user_id, PatternKind::Habit, "active_days", at, |old| old + 1.0, |w| format!("active on {w:.0} days"))
+            .await?;
+    }
+
+    let hour = local.hour();
+    bump(
+        db,
+        user_id,
+        PatternKind::Activity,
+        &format!("hour:{hour:02}"),
+        at,
+        |old| old + 1.0,
+        |_| format!("{hour:02}:00-{:02}:00", (hour + 1) % 24),
+    )
+    .await?;
+    let weekday = local.weekday();
+    bump(
+        db,
+        user_id,
+        PatternKind::Activity,
+        &format!("weekday:{weekday}"),
+        at,
+        |old| old + 1.0,
+        |_| format!("{weekday}"),
+    )
+    .await?;
+
+    for (topic, hits) in signals::topics(observation.message) {
+        let previous = find(db, user_id, PatternKind::Interest, topic).await?;
+        let base = previous.map(|p| decayed(p.weight, p.last_seen_at, at)).unwrap_or(0.0);
+        bump(db, user_id, PatternKind::Interest, topic, at, |_| base + hits as f64, |_| topic.to_owned()).await?;
+    }
+    if let Some(kind) = signals::request_kind(observation.message) {
+        bump(db, user_id, PatternKind::RecurringRequest, kind, at, |old| old + 1.0, |w| format!("asked {w:.0} times"))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn find(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    kind: PatternKind,
+    key: &str,
+) -> AppResult<Option<learned_pattern::Model>> {
     Ok(LearnedPattern::find()
         .filter(learned_pattern::Column::UserId.eq(user_id))
-        .order_by_desc(learned_pattern::Column::Confidence)
-        .order_by_asc(learned_pattern::Column::Id)
-        .all(db)
+        .filter(learned_pattern::Column::Kind.eq(kind))
+        .filter(learned_pattern::Column::Key.eq(key))
+        .one(db)
         .await?)
+}
+
+/// Sets one pattern's weight from its old weight (0 when new) and counts the evidence. Returns
+/// the new weight.
+async fn bump(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    kind: PatternKind,
+    key: &str,
+    at: DateTime<Utc>,
+    weight: impl FnOnce(f64) -> f64,
+    describe: impl FnOnce(f64) -> String,
+) -> AppResult<f64> {
+    match find(db, user_id, kind, key).await? {
+        Some(row) => {
+            let new = weight(row.weight);
+            let count = row.evidence_count + 1;
+            let mut active: learned_pattern::ActiveModel = row.into();
+            active.weight = Set(new);
+            active.value = Set(describe(new));
+            active.evidence_count = Set(count);
+            active.last_seen_at = Set(at);
+            active.update(db).await?;
+            Ok(new)
+        }
+        None => {
+            let new = weight(0.0);
+            learned_pattern::ActiveModel {
+                id: Set(new_id()),
+                user_id: Set(user_id),
+                kind: Set(kind),
+                key: Set(key.to_owned()),
+                value: Set(describe(new)),
+                confidence: Set(0.0),
+                weight: Set(new),
+                evidence_count: Set(1),
+                first_seen_at: Set(at),
+                last_seen_at: Set(at),
+            }
+            .insert(db)
+            .await?;
+            Ok(new)
+        }
+    }
+}
+
+/// The caller's patterns as of `now`, the most certain first. Interests decay; activity is the
+/// share of messages; a recurring request shows from its second time.
+pub async fn list(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<learned_pattern::Model>> {
+    let rows = LearnedPattern::find().filter(learned_pattern::Column::UserId.eq(user_id)).all(db).await?;
+    let messages =
+        rows.iter().find(|p| p.kind == PatternKind::Habit && p.key == "message_count").map(|p| p.weight).unwrap_or(0.0);
+    let mut shown: Vec<learned_pattern::Model> = rows
+        .into_iter()
+        .filter_map(|mut p| {
+            match p.kind {
+                PatternKind::Interest => {
+                    p.weight = decayed(p.weight, p.last_seen_at, now);
+                    p.confidence = p.weight / (p.weight + 2.0);
+                }
+                PatternKind::Activity => p.confidence = if messages > 0.0 { p.weight / messages } else { 0.0 },
+                PatternKind::Habit => p.confidence = f64::from(p.evidence_count) / (f64::from(p.evidence_count) + 3.0),
+                PatternKind::RecurringRequest => {
+                    if p.weight < 2.0 {
+                        return None;
+                    }
+                    p.confidence = 1.0 - 1.0 / p.weight;
+                }
+            }
+            Some(p)
+        })
+        .collect();
+    shown.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.id.cmp(&b.id)));
+    Ok(shown)
+}
+
+/// The user's strongest current interests (for the context).
+pub async fn top_interests(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    limit: usize,
+    min_confidence: f64,
+) -> AppResult<Vec<learned_pattern::Model>> {
+    Ok(list(db, user_id, now)
+        .await?
+        .into_iter()
+        .filter(|p| p.kind == PatternKind::Interest && p.confidence >= min_confidence)
+        .take(limit)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_decay() {
+        assert_eq!(parse_offset("+02:00"), FixedOffset::east_opt(7200));
+        assert_eq!(parse_offset("UTC-5"), FixedOffset::east_opt(-5 * 3600));
+        assert_eq!(parse_offset("-0530"), FixedOffset::east_opt(-(5 * 3600 + 1800)));
+        assert_eq!(parse_offset("Europe/Paris"), None);
+        let now = Utc::now();
+        let two_weeks_ago = now - chrono::Duration::days(14);
+        assert!((decayed(4.0, two_weeks_ago, now) - 2.0).abs() < 1e-9);
+    }
 }

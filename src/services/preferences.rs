@@ -1,13 +1,24 @@
 //! Preferences: key/value settings about how the user wants to be helped. Explicit ones (set by
-//! the user) carry full confidence and always win over inferred ones.
+//! the user, or an inferred one the user confirmed) carry full confidence and always win over
+//! inferred ones.
+//!
+//! Inferred preferences come from what users say (rules, Claude's extraction) with a strength
+//! in 0..1. Agreeing evidence combines like independent signals (noisy-OR:
+//! c ← 1 − (1 − c)(1 − w)); contradicting evidence first lowers confidence (c ← c·(1 − w)) and
+//! replaces the value once it is stronger than what is left. Values that end (replaced,
+//! rejected, deleted) are kept in the preference history; a rejected value is never inferred
+//! again.
 
-use entity::enums::PreferenceSource;
-use entity::{preference, prelude::*};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use chrono::{DateTime, Utc};
+use entity::enums::{PreferenceChange, PreferenceSource};
+use entity::{preference, preference_history, prelude::*};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use uuid::Uuid;
 
-use super::{new_id, now, validate};
+use super::{begin_write, new_id, now, validate};
 use crate::error::{AppError, AppResult};
 
 pub const MAX_VALUE_CHARS: usize = 1000;
@@ -37,6 +48,11 @@ pub async fn set_explicit(
     let key = normalise_key(key)?;
     let value = validate::required_text("value", value, MAX_VALUE_CHARS)?;
     let now = now();
+    if let Some(old) = find(db, user_id, &key).await?
+        && old.value != value
+    {
+        keep_value(db, &old, PreferenceChange::Replaced, now).await?;
+    }
     let row = preference::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user_id),
@@ -69,7 +85,7 @@ pub async fn set_explicit(
     find(db, user_id, &key).await?.ok_or_else(|| anyhow::anyhow!("preference {key} vanished after upsert").into())
 }
 
-pub async fn find(db: &DatabaseConnection, user_id: Uuid, key: &str) -> AppResult<Option<preference::Model>> {
+pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> AppResult<Option<preference::Model>> {
     Ok(Preference::find()
         .filter(preference::Column::UserId.eq(user_id))
         .filter(preference::Column::Key.eq(key))
@@ -86,15 +102,149 @@ pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> AppResult<Vec<prefe
         .await?)
 }
 
+/// Deletes a preference (its value stays in the history).
 pub async fn delete(db: &DatabaseConnection, user_id: Uuid, key: &str) -> AppResult<()> {
+    end(db, user_id, key, PreferenceChange::Deleted).await
+}
+
+/// The user says an inferred preference is wrong: it goes, and that value is not inferred again.
+pub async fn reject(db: &DatabaseConnection, user_id: Uuid, key: &str) -> AppResult<()> {
+    end(db, user_id, key, PreferenceChange::Rejected).await
+}
+
+async fn end(db: &DatabaseConnection, user_id: Uuid, key: &str, change: PreferenceChange) -> AppResult<()> {
     let key = normalise_key(key)?;
-    let deleted = Preference::delete_many()
-        .filter(preference::Column::UserId.eq(user_id))
-        .filter(preference::Column::Key.eq(key))
-        .exec(db)
-        .await?;
-    if deleted.rows_affected == 0 {
-        return Err(AppError::NotFound("preference"));
-    }
+    let txn = begin_write(db).await?;
+    let old = find(&txn, user_id, &key).await?.ok_or(AppError::NotFound("preference"))?;
+    keep_value(&txn, &old, change, now()).await?;
+    Preference::delete_by_id(old.id).exec(&txn).await?;
+    txn.commit().await?;
     Ok(())
+}
+
+/// The user says an inferred preference is right: it becomes theirs (explicit, confidence 1).
+pub async fn confirm(db: &DatabaseConnection, user_id: Uuid, key: &str) -> AppResult<preference::Model> {
+    let key = normalise_key(key)?;
+    let old = find(db, user_id, &key).await?.ok_or(AppError::NotFound("preference"))?;
+    let mut active: preference::ActiveModel = old.into();
+    active.source = Set(PreferenceSource::Explicit);
+    active.confidence = Set(1.0);
+    active.updated_at = Set(now());
+    Ok(active.update(db).await?)
+}
+
+/// Adds a piece of evidence for `key = value` of strength `strength` (0..1). Explicit
+/// preferences are never overridden; rejected values are ignored. Returns the preference as it
+/// now stands, if there is one.
+pub async fn infer(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    key: &str,
+    value: &str,
+    strength: f64,
+) -> AppResult<Option<preference::Model>> {
+    let key = normalise_key(key)?;
+    let value = validate::required_text("value", value, MAX_VALUE_CHARS)?;
+    let strength = strength.clamp(0.0, 0.95);
+    let txn = begin_write(db).await?;
+    let was_rejected = PreferenceHistory::find()
+        .filter(preference_history::Column::UserId.eq(user_id))
+        .filter(preference_history::Column::Key.eq(&key))
+        .filter(preference_history::Column::Change.eq(PreferenceChange::Rejected))
+        .filter(Func::lower(Expr::col(preference_history::Column::Value)).eq(value.to_lowercase()))
+        .one(&txn)
+        .await?
+        .is_some();
+    if was_rejected {
+        return Ok(find(&txn, user_id, &key).await?);
+    }
+    let now = now();
+    let stored = match find(&txn, user_id, &key).await? {
+        None => Some(
+            preference::ActiveModel {
+                id: Set(new_id()),
+                user_id: Set(user_id),
+                key: Set(key.clone()),
+                value: Set(value),
+                source: Set(PreferenceSource::Inferred),
+                confidence: Set(strength),
+                evidence_count: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?,
+        ),
+        Some(old) if old.value.eq_ignore_ascii_case(&value) => {
+            let confidence = if old.source == PreferenceSource::Explicit {
+                1.0
+            } else {
+                1.0 - (1.0 - old.confidence) * (1.0 - strength)
+            };
+            let count = old.evidence_count + 1;
+            let mut active: preference::ActiveModel = old.into();
+            active.confidence = Set(confidence);
+            active.evidence_count = Set(count);
+            active.updated_at = Set(now);
+            Some(active.update(&txn).await?)
+        }
+        // What the user set stands until they change it.
+        Some(old) if old.source == PreferenceSource::Explicit => Some(old),
+        Some(old) => {
+            let weakened = old.confidence * (1.0 - strength);
+            if strength > weakened {
+                keep_value(&txn, &old, PreferenceChange::Replaced, now).await?;
+                let mut active: preference::ActiveModel = old.into();
+                active.value = Set(value);
+                active.source = Set(PreferenceSource::Inferred);
+                active.confidence = Set(strength);
+                active.evidence_count = Set(1);
+                active.updated_at = Set(now);
+                Some(active.update(&txn).await?)
+            } else {
+                let mut active: preference::ActiveModel = old.into();
+                active.confidence = Set(weakened);
+                active.updated_at = Set(now);
+                Some(active.update(&txn).await?)
+            }
+        }
+    };
+    txn.commit().await?;
+    Ok(stored)
+}
+
+async fn keep_value(
+    db: &impl ConnectionTrait,
+    old: &preference::Model,
+    change: PreferenceChange,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    preference_history::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(old.user_id),
+        key: Set(old.key.clone()),
+        value: Set(old.value.clone()),
+        source: Set(old.source),
+        confidence: Set(old.confidence),
+        change: Set(change),
+        valid_from: Set(old.updated_at),
+        valid_to: Set(now),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Former values of the caller's preferences (of one key, or all), oldest first.
+pub async fn history(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    key: Option<&str>,
+) -> AppResult<Vec<preference_history::Model>> {
+    let mut select = PreferenceHistory::find().filter(preference_history::Column::UserId.eq(user_id));
+    if let Some(key) = key {
+        select = select.filter(preference_history::Column::Key.eq(normalise_key(key)?));
+    }
+    Ok(select.order_by_asc(preference_history::Column::Id).all(db).await?)
 }

@@ -18,6 +18,8 @@ use uuid::Uuid;
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
 const SIDECAR_FORMAT: u32 = 1;
+/// How many of the best keyword matches are ranked.
+pub const KEYWORD_CANDIDATES: usize = 256;
 
 /// A memory as the index needs it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,10 +190,44 @@ impl Shard {
         Ok(true)
     }
 
-    /// The memories worth ranking for a query: the `nearest` closest by meaning and every one
-    /// sharing a word with it.
+    /// The memories worth ranking for a query: the `nearest` closest by meaning and the
+    /// `KEYWORD_CANDIDATES` best by BM25 (further down either list, a memory's share of a fused
+    /// score is too small to matter, and ranking fewer keeps search fast at 100k memories).
     pub fn candidates(&self, query: &str, query_vector: Option<&[f32]>, nearest: usize) -> anyhow::Result<Vec<Hit>> {
-        let mut hits: HashMap<u64, Hit> = HashMap::new();
+        let mut similarities: HashMap<u64, f32> = HashMap::new();
+        if let Some(query_vector) = query_vector
+            && query_vector.len() == self.dimensions
+            && self.vectors.size() > 0
+        {
+            let found = self.vectors.search(query_vector, nearest).context("vector search failed")?;
+            similarities
+                .extend(found.keys.into_iter().zip(found.distances).map(|(key, distance)| (key, 1.0 - distance)));
+        }
+
+        let mut words = tokens(query);
+        words.sort();
+        words.dedup();
+        let documents = self.docs.len() as f64;
+        let average_length = self.total_length as f64 / documents.max(1.0);
+        let mut keyword: HashMap<u64, f64> = HashMap::new();
+        for word in words {
+            let Some(list) = self.postings.get(&word) else { continue };
+            let frequency = list.len() as f64;
+            let idf = ((documents - frequency + 0.5) / (frequency + 0.5) + 1.0).ln();
+            for &(key, count) in list {
+                let Some(doc) = self.docs.get(&key) else { continue };
+                let tf = f64::from(count);
+                let norm = 1.0 - BM25_B + BM25_B * f64::from(doc.length) / average_length.max(1.0);
+                *keyword.entry(key).or_default() += idf * tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * norm);
+            }
+        }
+        let mut best: Vec<(u64, f64)> = keyword.into_iter().collect();
+        if best.len() > KEYWORD_CANDIDATES {
+            best.select_nth_unstable_by(KEYWORD_CANDIDATES, |a, b| b.1.total_cmp(&a.1));
+            best.truncate(KEYWORD_CANDIDATES);
+        }
+
+        let mut hits: HashMap<u64, Hit> = HashMap::with_capacity(similarities.len() + best.len());
         let hit = |key: u64| {
             self.docs.get(&key).map(|doc| Hit {
                 id: doc.memory.id,
@@ -201,38 +237,18 @@ impl Shard {
                 valid_from: doc.memory.valid_from,
             })
         };
-        if let Some(query_vector) = query_vector
-            && query_vector.len() == self.dimensions
-            && self.vectors.size() > 0
-        {
-            let found = self.vectors.search(query_vector, nearest).context("vector search failed")?;
-            for (key, distance) in found.keys.into_iter().zip(found.distances) {
-                if let Some(mut h) = hit(key) {
-                    h.similarity = Some(1.0 - distance);
-                    hits.insert(key, h);
-                }
+        for (key, similarity) in similarities {
+            if let Some(mut h) = hit(key) {
+                h.similarity = Some(similarity);
+                hits.insert(key, h);
             }
         }
-        let mut words = tokens(query);
-        words.sort();
-        words.dedup();
-        let documents = self.docs.len() as f64;
-        let average_length = self.total_length as f64 / documents.max(1.0);
-        for word in words {
-            let Some(list) = self.postings.get(&word) else { continue };
-            let frequency = list.len() as f64;
-            let idf = ((documents - frequency + 0.5) / (frequency + 0.5) + 1.0).ln();
-            for &(key, count) in list {
-                let Some(doc) = self.docs.get(&key) else { continue };
-                let tf = f64::from(count);
-                let norm = 1.0 - BM25_B + BM25_B * f64::from(doc.length) / average_length.max(1.0);
-                let score = idf * tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * norm);
-                if let Some(h) = hits.get_mut(&key) {
-                    h.keyword += score;
-                } else if let Some(mut h) = hit(key) {
-                    h.keyword = score;
-                    hits.insert(key, h);
-                }
+        for (key, score) in best {
+            if let Some(h) = hits.get_mut(&key) {
+                h.keyword = score;
+            } else if let Some(mut h) = hit(key) {
+                h.keyword = score;
+                hits.insert(key, h);
             }
         }
         Ok(hits.into_values().collect())

@@ -1,10 +1,8 @@
 //! One user can never see or touch another user's data: another user's id behaves exactly like
 //! an id that does not exist.
 
-use chrono::Utc;
-use entity::enums::PatternKind;
-use entity::learned_pattern;
-use sea_orm::{ActiveModelTrait as _, Set};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -18,7 +16,7 @@ fn shape(response: &Value) -> Value {
 }
 
 async fn another_users_data_reads_as_missing(app: TestApp) {
-    let (a_id, a) = app.create_user("Alice").await;
+    let (_, a) = app.create_user("Alice").await;
     let (_, b) = app.create_user("Bob").await;
 
     let conversation = app
@@ -31,20 +29,25 @@ async fn another_users_data_reads_as_missing(app: TestApp) {
         .clone();
     app.data(&a, r#"mutation { setPreference(input: {key: "tone", value: "warm"}) { key } }"#, json!({})).await;
     let a_key_id = app.data(&a, "{ apiKeys { id } }", json!({})).await["apiKeys"][0]["id"].clone();
-    learned_pattern::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(Uuid::parse_str(&a_id).unwrap()),
-        kind: Set(PatternKind::Interest),
-        key: Set("gardening".into()),
-        value: Set("asks about tomatoes".into()),
-        confidence: Set(0.7),
-        evidence_count: Set(3),
-        first_seen_at: Set(Utc::now()),
-        last_seen_at: Set(Utc::now()),
+    let answer = app
+        .data(
+            &a,
+            "mutation($c: ID!) { sendMessage(input: {conversationId: $c, message: \"My garden tomatoes need better soil\"}) { message { id } } }",
+            json!({ "c": conversation }),
+        )
+        .await["sendMessage"]["message"]["id"]
+        .clone();
+    // Learning runs after the message: wait for Alice's interest in gardening.
+    let mut learned = false;
+    for _ in 0..200 {
+        let patterns = app.data(&a, "{ learnedPatterns { key } }", json!({})).await["learnedPatterns"].clone();
+        if patterns.as_array().unwrap().iter().any(|p| p["key"] == "gardening") {
+            learned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
+    assert!(learned, "Alice's interest was learned");
 
     let missing = json!(Uuid::now_v7().to_string());
     let probes = [
@@ -55,17 +58,25 @@ async fn another_users_data_reads_as_missing(app: TestApp) {
         "mutation($id: ID!) { updateMemory(id: $id, input: {content: \"changed\"}) { id } }",
         "mutation($id: ID!) { forgetMemory(id: $id) }",
         "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        "mutation($id: ID!) { rateMessage(input: {messageId: $id, rating: DOWN, reason: \"too long\"}) { rating } }",
+        "query($id: ID!) { contextPreview(conversationId: $id, message: \"hi\") { systemPrompt } }",
     ];
-    for (probe, target) in
-        probes.iter().zip([&conversation, &conversation, &conversation, &memory, &memory, &memory, &a_key_id])
-    {
+    let targets =
+        [&conversation, &conversation, &conversation, &memory, &memory, &memory, &a_key_id, &answer, &conversation];
+    for (probe, target) in probes.iter().zip(targets) {
         let theirs = app.gql(Some(&b), probe, json!({ "id": target })).await;
         let nobodys = app.gql(Some(&b), probe, json!({ "id": missing })).await;
         assert_eq!(error_code(&theirs), "NOT_FOUND", "{probe}: {theirs}");
         assert_eq!(shape(&theirs), shape(&nobodys), "{probe}: another user's id must read like a missing one");
     }
-    let theirs = app.gql(Some(&b), r#"mutation { deletePreference(key: "tone") }"#, json!({})).await;
-    assert_eq!(error_code(&theirs), "NOT_FOUND");
+    for probe in [
+        r#"mutation { deletePreference(key: "tone") }"#,
+        r#"mutation { confirmPreference(key: "tone") { key } }"#,
+        r#"mutation { rejectPreference(key: "tone") }"#,
+    ] {
+        let theirs = app.gql(Some(&b), probe, json!({})).await;
+        assert_eq!(error_code(&theirs), "NOT_FOUND", "{probe}: {theirs}");
+    }
 
     // Bob's lists are empty, and his own preference of the same key is his alone.
     let lists = app
@@ -81,7 +92,7 @@ async fn another_users_data_reads_as_missing(app: TestApp) {
     let alice = app
         .data(
             &a,
-            "query($c: ID!, $m: ID!) { conversation(id: $c) { title } memory(id: $m) { content } preferences { key value } learnedPatterns { key evidenceCount } apiKeys { revokedAt } }",
+            "query($c: ID!, $m: ID!) { conversation(id: $c) { title } memory(id: $m) { content } preferences { key value } apiKeys { revokedAt } styleProfile { dimensions { evidenceCount } } }",
             json!({ "c": conversation, "m": memory }),
         )
         .await;
@@ -91,8 +102,9 @@ async fn another_users_data_reads_as_missing(app: TestApp) {
             "conversation": { "title": "Alice's plans" },
             "memory": { "content": "Alice is allergic to peanuts" },
             "preferences": [{ "key": "tone", "value": "warm" }],
-            "learnedPatterns": [{ "key": "gardening", "evidenceCount": 3 }],
             "apiKeys": [{ "revokedAt": null }],
+            // One weak signal from her own short message; Bob's refused rating taught nothing.
+            "styleProfile": { "dimensions": [{ "evidenceCount": 1 }, { "evidenceCount": 0 }, { "evidenceCount": 0 }, { "evidenceCount": 0 }, { "evidenceCount": 0 }] },
         })
     );
 }
