@@ -681,8 +681,10 @@ pub struct ContextPreview {
     pub system_blocks: Vec<ContextBlock>,
     /// The conversation as sent: running window plus the new message.
     pub messages: Vec<ContextMessage>,
-    /// The long-term memories included, with their scores.
+    /// The long-term memories included for this message, with their scores.
     pub memories: Vec<MemorySearchResult>,
+    /// The memories always included (importance 0.9 or more: name, allergies, diet, ...).
+    pub core_memories: Vec<Memory>,
     /// The preferences stated, with their confidence.
     pub preferences: Vec<Preference>,
     /// Every style dimension; those with an instruction are stated.
@@ -716,6 +718,7 @@ impl From<services::context::AssembledContext> for ContextPreview {
                 })
                 .collect(),
             memories: context.memories.into_iter().map(MemorySearchResult::from).collect(),
+            core_memories: context.core_memories.into_iter().map(Memory::from).collect(),
             preferences: context.preferences.into_iter().map(Preference::from).collect(),
             style: context.style.into_iter().map(StyleDimension::from).collect(),
             interests: context.interests.into_iter().map(LearnedPattern::from).collect(),

@@ -3,15 +3,16 @@
 //!
 //! The system prompt turns what was learned into instructions: persona, style instructions (the
 //! style dimensions that are confident and lean to one side), preferences above a confidence
-//! floor (explicit ones marked as such), top interests, then the memories relevant to this
-//! message and the running summary. Stable parts come first and carry `cache_control`, so
+//! floor (explicit ones marked as such), core memories (importance ≥ 0.9: name, allergies, diet —
+//! what must never be missed, whatever the message), top interests, then the memories relevant
+//! to this message and the running summary. Stable parts come first and carry `cache_control`, so
 //! Anthropic's prompt cache reuses them from turn to turn. The whole system prompt stays within
 //! a token budget (estimated at 4 characters per token, which over-counts English a little):
 //! the least relevant memories go first, then interests, then the least certain preferences.
 
 use chrono::Utc;
 use entity::enums::{MessageRole, MessageStatus, PreferenceSource};
-use entity::{conversation, learned_pattern, message, preference, prelude::*, user};
+use entity::{conversation, learned_pattern, memory, message, preference, prelude::*, user};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::retrieval::{self, ScoredMemory};
@@ -28,8 +29,11 @@ pub const PREFERENCE_CONFIDENCE_FLOOR: f64 = 0.5;
 pub const INTEREST_CONFIDENCE_FLOOR: f64 = 0.4;
 const TOP_INTERESTS: usize = 3;
 
-/// Long-term memories put in front of Claude for one answer, at most.
+/// Long-term memories relevant to the message put in front of Claude for one answer, at most.
 const MEMORIES_IN_CONTEXT: usize = 5;
+/// Memories this important are always in the context.
+pub const CORE_IMPORTANCE: f64 = 0.9;
+const CORE_MEMORIES: u64 = 8;
 
 /// The most the system prompt may take, in estimated tokens.
 pub const SYSTEM_TOKEN_BUDGET: usize = 1500;
@@ -44,6 +48,8 @@ pub struct AssembledContext {
     pub messages: Vec<ChatMessage>,
     /// The long-term memories included, with their scores.
     pub memories: Vec<ScoredMemory>,
+    /// The memories always included (importance ≥ `CORE_IMPORTANCE`).
+    pub core_memories: Vec<memory::Model>,
     /// The preferences stated, with their confidence.
     pub preferences: Vec<preference::Model>,
     /// Every style dimension; those with an instruction were stated.
@@ -65,6 +71,7 @@ impl AssembledContext {
             "memories": self.memories.iter().map(|m| serde_json::json!({
                 "id": m.memory.id, "score": m.score, "similarity": m.similarity, "keyword": m.keyword,
             })).collect::<Vec<_>>(),
+            "core_memories": self.core_memories.iter().map(|m| m.id).collect::<Vec<_>>(),
             "preferences": self.preferences.iter().map(|p| serde_json::json!({
                 "key": p.key, "value": p.value, "confidence": p.confidence,
             })).collect::<Vec<_>>(),
@@ -99,6 +106,15 @@ pub async fn assemble(
     let style = style::profile(&state.db, user.id).await?;
     let mut interests =
         patterns::top_interests(&state.db, user.id, now, TOP_INTERESTS, INTEREST_CONFIDENCE_FLOOR).await?;
+    let mut core_memories = Memory::find()
+        .filter(memory::Column::UserId.eq(user.id))
+        .filter(memory::Column::ValidTo.is_null())
+        .filter(memory::Column::Importance.gte(CORE_IMPORTANCE))
+        .order_by_desc(memory::Column::Importance)
+        .order_by_desc(memory::Column::Id)
+        .limit(CORE_MEMORIES)
+        .all(&state.db)
+        .await?;
     let mut memories = match retrieval::search(state, user.id, query, MEMORIES_IN_CONTEXT).await {
         Ok(memories) => memories,
         Err(error) => {
@@ -107,10 +123,11 @@ pub async fn assemble(
             Vec::new()
         }
     };
+    memories.retain(|found| !core_memories.iter().any(|core| core.id == found.memory.id));
 
     let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
     let system = loop {
-        let system = system_blocks(user, &style, &preferences, &interests, &memories, summary);
+        let system = system_blocks(user, &style, &preferences, &core_memories, &interests, &memories, summary);
         let tokens: usize = system.iter().map(|b| estimate_tokens(&b.text)).sum();
         if tokens <= SYSTEM_TOKEN_BUDGET {
             break system;
@@ -125,6 +142,9 @@ pub async fn assemble(
             None if !preferences.is_empty() => {
                 preferences.pop();
             }
+            None if !core_memories.is_empty() => {
+                core_memories.pop();
+            }
             None => break system,
         }
     };
@@ -138,6 +158,7 @@ pub async fn assemble(
         system,
         messages: to_messages(&turns),
         memories,
+        core_memories,
         preferences,
         style,
         interests,
@@ -149,6 +170,7 @@ fn system_blocks(
     user: &user::Model,
     style: &[StyleValue],
     preferences: &[preference::Model],
+    core_memories: &[memory::Model],
     interests: &[learned_pattern::Model],
     memories: &[ScoredMemory],
     summary: Option<&str>,
@@ -177,6 +199,12 @@ fn system_blocks(
             stable.push_str(&format!("\n- {}: {}{how}", preference.key, preference.value));
         }
     }
+    if !core_memories.is_empty() {
+        stable.push_str("\n\nWhat you always keep in mind about the user:");
+        for memory in core_memories {
+            stable.push_str(&format!("\n- {}", memory.content));
+        }
+    }
     if !interests.is_empty() {
         let topics: Vec<&str> = interests.iter().map(|i| i.key.as_str()).collect();
         stable.push_str(&format!("\n\nTopics the user often brings up: {}.", topics.join(", ")));
@@ -184,7 +212,7 @@ fn system_blocks(
     let mut system = vec![SystemBlock::text(stable).cached()];
     // Memories depend on the message, so they come after the cached prefix.
     if !memories.is_empty() {
-        let mut block = String::from("What you remember about the user that may matter here:");
+        let mut block = String::from("Other things you remember about the user that may matter here:");
         for found in memories {
             block.push_str(&format!("\n- {}", found.memory.content));
         }

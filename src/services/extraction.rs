@@ -58,12 +58,20 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         importance,
         single_valued,
     };
+    // A rule whose pattern captures the whole value itself (no clause after it).
+    let exact = |pattern: &str, template, category, importance| Rule {
+        pattern: Regex::new(&format!(r"(?i)\b{pattern}")).expect("extraction rules are valid regexes"),
+        template,
+        category,
+        importance,
+        single_valued: false,
+    };
     use MemoryCategory::{Fact, Preference};
     vec![
         rule(r"my name is\s+", "Name: {}", Fact, 0.9, true),
         rule(r"(?:please\s+)?call me\s+", "Wants to be called {}", Preference, 0.9, true),
         rule(r"i(?:'m|’m| am) (?:severely |very )?allergic to\s+", "Allergic to {}", Fact, 1.0, false),
-        rule(r"i(?:'m|’m| am) an?\s+(vegetarian|vegan|pescatarian)\b()", "{}", Preference, 0.9, false),
+        exact(r"i(?:'m|’m| am) (?:an? )?(vegetarian|vegan|pescatarian)\b", "{}", Preference, 0.9),
         rule(r"i (?:now )?live in\s+", "Lives in {}", Fact, 0.8, true),
         rule(r"i (?:really )?prefer\s+", "Prefers {}", Preference, 0.7, false),
         rule(r"i (?:now )?work (?:as|at|for)\s+", "Works as/at {}", Fact, 0.7, true),
@@ -366,6 +374,7 @@ mod tests {
         );
         assert_eq!(contents("please call me Addie"), ["Wants to be called Addie"]);
         assert_eq!(contents("I am a Vegetarian, so no meat"), ["Is vegetarian"]);
+        assert_eq!(contents("I'm vegan."), ["Is vegan"]);
         assert_eq!(contents("i work as a nurse at night."), ["Works as/at a nurse at night"]);
     }
 

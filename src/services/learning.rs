@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::patterns::{self, Observation};
-use super::{extraction, new_id, now, preferences, signals, style, validate};
+use super::{begin_write, extraction, lock_user, new_id, now, preferences, signals, style, validate};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 
@@ -21,34 +21,40 @@ pub async fn after_user_message(state: &AppState, message: &message::Model) {
     }
 }
 
+/// Preferences, style and patterns from one message, in one transaction holding the user's lock
+/// (so concurrent messages never lose each other's updates, and readers see all or nothing).
 async fn learn_habits_and_style(state: &AppState, message: &message::Model) -> AppResult<()> {
     let user_id = message.user_id;
+    let txn = begin_write(&state.db).await?;
+    lock_user(&txn, user_id).await?;
     for (key, value, strength) in signals::stated_preferences(&message.content) {
-        preferences::infer(&state.db, user_id, key, &value, strength).await?;
+        preferences::infer_in(&txn, user_id, key, &value, strength).await?;
     }
     // Each message in another language than English is a little evidence that answers should
     // be in it (English is what Claude assumes anyway).
     if let Some(language) = signals::language(&message.content).filter(|l| *l != "English") {
-        preferences::infer(&state.db, user_id, "language", language, 0.25).await?;
+        preferences::infer_in(&txn, user_id, "language", language, 0.25).await?;
     }
     let mut evidence = signals::stated_style(&message.content);
     evidence.extend(signals::implicit_style(&message.content));
-    style::learn(&state.db, user_id, &evidence).await?;
+    style::learn(&txn, user_id, &evidence).await?;
 
     let user_messages = Message::find()
         .filter(message::Column::ConversationId.eq(message.conversation_id))
         .filter(message::Column::Role.eq(MessageRole::User))
-        .count(&state.db)
+        .filter(message::Column::Id.lte(message.id))
+        .count(&txn)
         .await?;
-    let offset =
-        preferences::find(&state.db, user_id, "timezone").await?.and_then(|p| patterns::parse_offset(&p.value));
+    let offset = preferences::find(&txn, user_id, "timezone").await?.and_then(|p| patterns::parse_offset(&p.value));
     let observation = Observation {
         message: &message.content,
         at: message.created_at,
         offset,
         starts_conversation: user_messages <= 1,
     };
-    patterns::observe(&state.db, user_id, &observation).await
+    patterns::observe(&txn, user_id, &observation).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 pub const MAX_REASON_CHARS: usize = 500;
@@ -103,7 +109,10 @@ pub async fn rate_message(
     if rating == Rating::Up {
         evidence.extend(signals::liked_answer(&answer.content));
     }
-    style::learn(&state.db, user_id, &evidence).await?;
+    let txn = begin_write(&state.db).await?;
+    lock_user(&txn, user_id).await?;
+    style::learn(&txn, user_id, &evidence).await?;
+    txn.commit().await?;
     MessageFeedback::find()
         .filter(message_feedback::Column::MessageId.eq(message_id))
         .one(&state.db)

@@ -39,6 +39,22 @@ pub async fn begin_write(db: &sea_orm::DatabaseConnection) -> Result<sea_orm::Da
     .await
 }
 
+/// Locks the user's row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers). Learning reads, then writes, counters and
+/// distributions: two messages of one user learned at once, in one process or two replicas,
+/// must not lose each other's update.
+pub async fn lock_user(db: &impl sea_orm::ConnectionTrait, user_id: uuid::Uuid) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{EntityTrait as _, QuerySelect as _};
+    entity::prelude::User::find_by_id(user_id)
+        .select_only()
+        .column(entity::user::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<uuid::Uuid>()
+        .one(db)
+        .await?;
+    Ok(())
+}
+
 /// A new time-ordered id: ordering by id is ordering by creation, which keyset pagination uses.
 pub fn new_id() -> uuid::Uuid {
     uuid::Uuid::now_v7()

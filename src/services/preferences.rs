@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{begin_write, new_id, now, validate};
+use super::{begin_write, lock_user, new_id, now, validate};
 use crate::error::{AppError, AppResult};
 
 pub const MAX_VALUE_CHARS: usize = 1000;
@@ -143,23 +143,37 @@ pub async fn infer(
     value: &str,
     strength: f64,
 ) -> AppResult<Option<preference::Model>> {
+    let txn = begin_write(db).await?;
+    lock_user(&txn, user_id).await?;
+    let stored = infer_in(&txn, user_id, key, value, strength).await?;
+    txn.commit().await?;
+    Ok(stored)
+}
+
+/// [`infer`] inside the caller's transaction (which holds the user's lock).
+pub async fn infer_in(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    key: &str,
+    value: &str,
+    strength: f64,
+) -> AppResult<Option<preference::Model>> {
     let key = normalise_key(key)?;
     let value = validate::required_text("value", value, MAX_VALUE_CHARS)?;
     let strength = strength.clamp(0.0, 0.95);
-    let txn = begin_write(db).await?;
     let was_rejected = PreferenceHistory::find()
         .filter(preference_history::Column::UserId.eq(user_id))
         .filter(preference_history::Column::Key.eq(&key))
         .filter(preference_history::Column::Change.eq(PreferenceChange::Rejected))
         .filter(Func::lower(Expr::col(preference_history::Column::Value)).eq(value.to_lowercase()))
-        .one(&txn)
+        .one(txn)
         .await?
         .is_some();
     if was_rejected {
-        return Ok(find(&txn, user_id, &key).await?);
+        return find(txn, user_id, &key).await;
     }
     let now = now();
-    let stored = match find(&txn, user_id, &key).await? {
+    let stored = match find(txn, user_id, &key).await? {
         None => Some(
             preference::ActiveModel {
                 id: Set(new_id()),
@@ -172,7 +186,7 @@ pub async fn infer(
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?,
         ),
         Some(old) if old.value.eq_ignore_ascii_case(&value) => {
@@ -186,30 +200,29 @@ pub async fn infer(
             active.confidence = Set(confidence);
             active.evidence_count = Set(count);
             active.updated_at = Set(now);
-            Some(active.update(&txn).await?)
+            Some(active.update(txn).await?)
         }
         // What the user set stands until they change it.
         Some(old) if old.source == PreferenceSource::Explicit => Some(old),
         Some(old) => {
             let weakened = old.confidence * (1.0 - strength);
             if strength > weakened {
-                keep_value(&txn, &old, PreferenceChange::Replaced, now).await?;
+                keep_value(txn, &old, PreferenceChange::Replaced, now).await?;
                 let mut active: preference::ActiveModel = old.into();
                 active.value = Set(value);
                 active.source = Set(PreferenceSource::Inferred);
                 active.confidence = Set(strength);
                 active.evidence_count = Set(1);
                 active.updated_at = Set(now);
-                Some(active.update(&txn).await?)
+                Some(active.update(txn).await?)
             } else {
                 let mut active: preference::ActiveModel = old.into();
                 active.confidence = Set(weakened);
                 active.updated_at = Set(now);
-                Some(active.update(&txn).await?)
+                Some(active.update(txn).await?)
             }
         }
     };
-    txn.commit().await?;
     Ok(stored)
 }
 

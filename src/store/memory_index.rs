@@ -340,13 +340,35 @@ const STOPWORDS: &[&str] = &[
     "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
-/// The words of a text that keyword search matches on: lower-cased, stopwords left out.
+/// The words of a text that keyword search matches on: lower-cased, stopwords left out, plurals
+/// folded into the singular ("peanuts" finds "peanut").
 pub fn tokens(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .map(singular)
         .collect()
+}
+
+/// A light English plural folding, enough for keyword matching (not a full stemmer).
+fn singular(word: String) -> String {
+    let n = word.len();
+    if n <= 3 || !word.is_ascii() {
+        return word;
+    }
+    if let Some(stem) = word.strip_suffix("ies") {
+        return format!("{stem}y");
+    }
+    for ending in ["sses", "shes", "ches", "xes"] {
+        if word.ends_with(ending) {
+            return word[..n - 2].to_owned();
+        }
+    }
+    if word.ends_with('s') && !(word.ends_with("ss") || word.ends_with("us") || word.ends_with("is")) {
+        return word[..n - 1].to_owned();
+    }
+    word
 }
 
 #[cfg(test)]
@@ -397,6 +419,11 @@ mod tests {
         assert_eq!(shard.version_of(cats.id), Some((2, true)));
         assert!(shard.candidates("cats", None, 5).unwrap().is_empty());
         assert_eq!(shard.len(), 101);
+    }
+
+    #[test]
+    fn plurals_match_singulars() {
+        assert_eq!(tokens("Peanuts, berries, boxes and glass bus"), ["peanut", "berry", "box", "glass", "bus"]);
     }
 
     #[test]

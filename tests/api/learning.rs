@@ -1,0 +1,345 @@
+//! Learning as a user meets it: what they say and how they rate answers shows up in
+//! `preferences`, `styleProfile`, `learnedPatterns` and `contextPreview`, and in what later
+//! requests to Claude carry; their data can be exported and deleted for good.
+
+use std::time::Duration;
+
+use entity::prelude::*;
+use entity::{
+    api_key, conversation, learned_pattern, memory, memory_history, message, message_feedback, preference,
+    preference_history, style_dimension, user,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::fake_anthropic::{Reply, StreamReply};
+use crate::helpers::{TestApp, error_code};
+
+crate::on_both_backends!(
+    a_diet_stated_once_reaches_a_later_unrelated_conversation,
+    too_long_ratings_make_answers_shorter,
+    explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected,
+    patterns_appear_after_a_few_messages,
+    context_preview_shows_what_the_next_answer_gets,
+    export_holds_everything_and_delete_leaves_nothing,
+);
+
+const SEND: &str = "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id content } } }";
+
+async fn conversation(app: &TestApp, key: &str) -> String {
+    let data = app.data(key, "mutation { createConversation(input: {}) { id } }", json!({})).await;
+    data["createConversation"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Sends a message; returns the answer's id.
+async fn send(app: &TestApp, key: &str, conversation: &str, message: &str) -> String {
+    let data = app.data(key, SEND, json!({ "c": conversation, "m": message })).await;
+    data["sendMessage"]["message"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls a query until `done` holds for its data (learning runs after each message).
+async fn eventually(app: &TestApp, key: &str, query: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut data = Value::Null;
+    for _ in 0..250 {
+        data = app.data(key, query, json!({})).await;
+        if done(&data) {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never happened; last seen: {data:#}");
+}
+
+fn preference<'a>(data: &'a Value, key: &str) -> Option<&'a Value> {
+    data["preferences"].as_array().unwrap().iter().find(|p| p["key"] == key)
+}
+
+fn dimension<'a>(data: &'a Value, name: &str) -> &'a Value {
+    data["styleProfile"]["dimensions"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap()
+}
+
+async fn a_diet_stated_once_reaches_a_later_unrelated_conversation(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let first = conversation(&app, &key).await;
+    send(&app, &key, &first, "Thanks! By the way, I'm vegetarian.").await;
+    let data = eventually(&app, &key, "{ preferences { key value source confidence evidenceCount } }", |d| {
+        preference(d, "diet").is_some()
+    })
+    .await;
+    assert_eq!(
+        preference(&data, "diet").unwrap(),
+        &json!({ "key": "diet", "value": "vegetarian", "source": "INFERRED", "confidence": 0.7, "evidenceCount": 1 })
+    );
+
+    let later = conversation(&app, &key).await;
+    send(&app, &key, &later, "What should I cook for friends on Saturday?").await;
+    let system = app.anthropic.stream_requests().pop().unwrap().system_text();
+    assert!(system.contains("diet: vegetarian (inferred, confidence 0.70)"), "{system}");
+}
+
+async fn too_long_ratings_make_answers_shorter(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    let long = "Here is a very thorough answer. ".repeat(60);
+    app.anthropic.push_stream(Reply::Stream(StreamReply::text(long.clone())));
+    let first = send(&app, &key, &conversation, "Tell me about the history of bread baking in Europe").await;
+
+    let rate = "mutation($m: ID!, $r: String) { rateMessage(input: {messageId: $m, rating: DOWN, reason: $r}) {
+        rating reason styleProfile { dimensions { name value confidence evidenceCount instruction } } } }";
+    let rated = app.data(&key, rate, json!({ "m": first, "r": "Way too long" })).await["rateMessage"].clone();
+    assert_eq!(rated["rating"], "DOWN");
+    let verbosity = dimension(&rated, "verbosity");
+    assert!(verbosity["value"].as_f64().unwrap() < 0.4, "{verbosity}");
+    assert_eq!(verbosity["instruction"], "Keep answers short and to the point; skip preambles and recaps.");
+    let after_one = verbosity["value"].as_f64().unwrap();
+
+    // Rating the same answer again replaces the rating; a second answer rated "too long" pushes further.
+    app.data(&key, rate, json!({ "m": first, "r": "too long" })).await;
+    assert_eq!(MessageFeedback::find().count(&app.state.db).await.unwrap(), 1);
+    app.anthropic.push_stream(Reply::Stream(StreamReply::text(long)));
+    let second = send(&app, &key, &conversation, "And in Asia?").await;
+    let rated = app.data(&key, rate, json!({ "m": second, "r": "still too long, shorter please" })).await;
+    assert!(dimension(&rated["rateMessage"], "verbosity")["value"].as_f64().unwrap() < after_one);
+
+    send(&app, &key, &conversation, "What about rye?").await;
+    let system = app.anthropic.stream_requests().pop().unwrap().system_text();
+    assert!(system.contains("Keep answers short and to the point"), "{system}");
+
+    // Only answers can be rated, and a reason has a length limit.
+    let messages = app
+        .data(
+            &key,
+            "query($c: ID!) { conversation(id: $c) { messages(first: 1) { edges { node { id role } } } } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+    let question = &messages["conversation"]["messages"]["edges"][0]["node"];
+    assert_eq!(question["role"], "USER");
+    let refused = app.gql(Some(&key), rate, json!({ "m": question["id"], "r": null })).await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+    let refused = app.gql(Some(&key), rate, json!({ "m": second, "r": "x".repeat(501) })).await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+}
+
+async fn explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    app.data(&key, r#"mutation { setPreference(input: {key: "diet", value: "vegan"}) { key } }"#, json!({})).await;
+    send(&app, &key, &conversation, "I'm vegetarian, please call me Addie and use metric units.").await;
+    let prefs = "{ preferences { key value source confidence } }";
+    let data = eventually(&app, &key, prefs, |d| preference(d, "units").is_some()).await;
+    assert_eq!(
+        preference(&data, "diet").unwrap(),
+        &json!({ "key": "diet", "value": "vegan", "source": "EXPLICIT", "confidence": 1.0 })
+    );
+    assert_eq!(preference(&data, "preferred_name").unwrap()["value"], "Addie");
+
+    // Contradicting evidence first weakens an inferred value, then replaces it (kept in history).
+    send(&app, &key, &conversation, "Actually, I prefer imperial units.").await;
+    send(&app, &key, &conversation, "Imperial please: use imperial units.").await;
+    let data =
+        eventually(&app, &key, prefs, |d| preference(d, "units").is_some_and(|p| p["value"] == "imperial")).await;
+    assert_eq!(preference(&data, "units").unwrap()["source"], "INFERRED");
+    let history = app.data(&key, r#"{ preferenceHistory(key: "units") { value change } }"#, json!({})).await;
+    assert_eq!(history["preferenceHistory"], json!([{ "value": "metric", "change": "REPLACED" }]));
+
+    let confirmed = app
+        .data(&key, r#"mutation { confirmPreference(key: "preferred_name") { value source confidence } }"#, json!({}))
+        .await;
+    assert_eq!(confirmed["confirmPreference"], json!({ "value": "Addie", "source": "EXPLICIT", "confidence": 1.0 }));
+
+    app.data(&key, r#"mutation { rejectPreference(key: "units") }"#, json!({})).await;
+    send(&app, &key, &conversation, "Use imperial units, as I said.").await;
+    // Learning from that message has run once its pattern count moved.
+    eventually(&app, &key, "{ learnedPatterns { key value } }", |d| {
+        d["learnedPatterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["key"] == "message_count" && p["value"] == "4 messages")
+    })
+    .await;
+    let data = app.data(&key, prefs, json!({})).await;
+    assert!(preference(&data, "units").is_none(), "a rejected value is not inferred again: {data}");
+    let missing = app.gql(Some(&key), r#"mutation { confirmPreference(key: "units") { key } }"#, json!({})).await;
+    assert_eq!(error_code(&missing), "NOT_FOUND");
+}
+
+async fn patterns_appear_after_a_few_messages(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let first = conversation(&app, &key).await;
+    send(&app, &key, &first, "How do I make a sourdough recipe work in a cold kitchen?").await;
+    send(&app, &key, &first, "How do I keep pasta from sticking when I cook for ten?").await;
+    let second = conversation(&app, &key).await;
+    send(&app, &key, &second, "Translate 'good morning' into Italian").await;
+
+    let query = "{ learnedPatterns { kind key value confidence evidenceCount } }";
+    let data = eventually(&app, &key, query, |d| {
+        d["learnedPatterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["key"] == "message_count" && p["value"] == "3 messages")
+    })
+    .await;
+    let patterns = data["learnedPatterns"].as_array().unwrap();
+    let find = |kind: &str, key: &str| patterns.iter().find(|p| p["kind"] == kind && p["key"] == key).cloned();
+    let cooking = find("INTEREST", "cooking").expect("an interest in cooking");
+    assert!(cooking["confidence"].as_f64().unwrap() > 0.6, "{cooking}");
+    assert_eq!(find("RECURRING_REQUEST", "how-to").unwrap()["value"], "asked 2 times");
+    assert!(find("RECURRING_REQUEST", "translate").is_none(), "once is not a pattern yet");
+    assert_eq!(find("HABIT", "conversation_count").unwrap()["value"], "2 conversations");
+    assert_eq!(find("HABIT", "messages_per_conversation").unwrap()["value"], "about 1.5 messages per conversation");
+    let hours: Vec<&Value> = patterns
+        .iter()
+        .filter(|p| p["kind"] == "ACTIVITY" && p["key"].as_str().unwrap().starts_with("hour:"))
+        .collect();
+    assert_eq!(hours.iter().map(|p| p["evidenceCount"].as_i64().unwrap()).sum::<i64>(), 3, "{hours:?}");
+    // Sorted by confidence, most certain first.
+    let confidences: Vec<f64> = patterns.iter().map(|p| p["confidence"].as_f64().unwrap()).collect();
+    assert!(confidences.windows(2).all(|w| w[0] >= w[1]), "{confidences:?}");
+}
+
+async fn context_preview_shows_what_the_next_answer_gets(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    app.data(
+        &key,
+        r#"mutation { remember(input: {content: "Allergic to peanuts", importance: 1.0}) { id } }"#,
+        json!({}),
+    )
+    .await;
+    let satay = r#"mutation { remember(input: {content: "Has a favourite satay place downtown"}) { id } }"#;
+    app.data(&key, satay, json!({})).await;
+    send(&app, &key, &conversation, "I'm vegetarian. Shorter answers please, no essays. Any quick dinner recipe?")
+        .await;
+    // Preferences, style and patterns of a message are learned together.
+    eventually(&app, &key, "{ learnedPatterns { key } }", |d| {
+        d["learnedPatterns"].as_array().unwrap().iter().any(|p| p["key"] == "cooking")
+    })
+    .await;
+
+    let preview = "query($c: ID!, $m: String!) { contextPreview(conversationId: $c, message: $m) {
+        systemPrompt systemBlocks { text cached } messages { role content }
+        memories { score memory { content } } coreMemories { content } preferences { key value confidence }
+        style { name value confidence instruction } interests { key confidence }
+        estimatedSystemTokens systemTokenBudget } }";
+    let message = "Is a peanut satay sauce a good idea for dinner?";
+    let shown = app.data(&key, preview, json!({ "c": conversation, "m": message })).await["contextPreview"].clone();
+    let prompt = shown["systemPrompt"].as_str().unwrap();
+    assert!(prompt.contains("Keep answers short and to the point"), "{prompt}");
+    assert!(prompt.contains("diet: vegetarian"), "{prompt}");
+    assert!(prompt.contains("Topics the user often brings up: cooking."), "{prompt}");
+    // Important facts are always there, in the stable (cached) part; the rest by relevance.
+    assert!(prompt.contains("What you always keep in mind about the user:\n- Allergic to peanuts"), "{prompt}");
+    assert!(shown["coreMemories"].as_array().unwrap().contains(&json!({ "content": "Allergic to peanuts" })));
+    assert_eq!(shown["systemBlocks"][0]["cached"], true);
+    assert_eq!(shown["systemBlocks"][1]["cached"], false);
+    assert!(shown["systemBlocks"][1]["text"].as_str().unwrap().contains("- Has a favourite satay place downtown"));
+    assert_eq!(shown["memories"][0]["memory"]["content"], "Has a favourite satay place downtown");
+    assert!(shown["memories"][0]["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(shown["preferences"][0], json!({ "key": "diet", "value": "vegetarian", "confidence": 0.7 }));
+    assert_eq!(shown["interests"][0]["key"], "cooking");
+    let messages = shown["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap(), &json!({ "role": "user", "content": message }));
+    assert_eq!(messages.len(), 3, "the earlier exchange, then the new message: {messages:?}");
+    let tokens = shown["estimatedSystemTokens"].as_i64().unwrap();
+    assert!(tokens > 50 && tokens <= shown["systemTokenBudget"].as_i64().unwrap());
+
+    // A preview stores nothing; sending the message sends the same system prompt's parts.
+    let count = Message::find().count(&app.state.db).await.unwrap();
+    assert_eq!(count, 2);
+    send(&app, &key, &conversation, message).await;
+    let sent = app.anthropic.stream_requests().pop().unwrap();
+    for block in shown["systemBlocks"].as_array().unwrap() {
+        assert!(sent.system_text().contains(block["text"].as_str().unwrap()), "{block} not in {}", sent.system_text());
+    }
+    // The answer records what it used.
+    let answer = Message::find().all(&app.state.db).await.unwrap().into_iter().last().unwrap();
+    let used = answer.context_used.unwrap();
+    assert_eq!(used["preferences"][0]["key"], "diet");
+    assert_eq!(used["style"][0]["dimension"], "verbosity");
+    assert_eq!(used["interests"][0]["topic"], "cooking");
+}
+
+async fn export_holds_everything_and_delete_leaves_nothing(app: TestApp) {
+    let (user_id, key) = app.create_user("Ada").await;
+    let (_, other_key) = app.create_user("Grace").await;
+    let conversation = conversation(&app, &key).await;
+    let answer = send(&app, &key, &conversation, "My name is Ada and I live in Porto. I'm vegetarian.").await;
+    app.data(
+        &key,
+        "mutation($m: ID!) { rateMessage(input: {messageId: $m, rating: UP}) { rating } }",
+        json!({ "m": answer }),
+    )
+    .await;
+    app.data(&key, r#"mutation { setPreference(input: {key: "tone", value: "warm"}) { key } }"#, json!({})).await;
+    send(&app, &key, &conversation, "Actually I now live in Lisbon.").await;
+    eventually(&app, &key, "{ memories { edges { node { content } } } }", |d| {
+        d["memories"]["edges"].as_array().unwrap().iter().any(|e| e["node"]["content"] == "Lives in Lisbon")
+    })
+    .await;
+    let other_conversation = conversation_of(&app, &other_key).await;
+
+    let export = app.data(&key, "{ exportMyData }", json!({})).await["exportMyData"].clone();
+    assert_eq!(export["user"]["displayName"], "Ada");
+    let messages = export["conversations"][0]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[0]["content"], "My name is Ada and I live in Porto. I'm vegetarian.");
+    let lisbon = export["memories"].as_array().unwrap().iter().find(|m| m["content"] == "Lives in Lisbon").unwrap();
+    assert_eq!(lisbon["history"][0]["content"], "Lives in Porto");
+    assert!(export["preferences"].as_array().unwrap().iter().any(|p| p["key"] == "tone"));
+    assert!(export["preferences"].as_array().unwrap().iter().any(|p| p["key"] == "diet"));
+    assert_eq!(export["ratings"][0]["messageId"], answer);
+    assert!(!export["styleProfile"].as_array().unwrap().is_empty());
+    assert!(!export["learnedPatterns"].as_array().unwrap().is_empty());
+    assert!(export["apiKeys"][0].get("keyHash").is_none() && export["apiKeys"][0]["prefix"].is_string());
+    assert!(!export.to_string().contains("Grace"), "nothing of another user");
+
+    // The memory index has a shard on disk for this user.
+    app.data(&key, r#"{ searchMemories(query: "lisbon") { score } }"#, json!({})).await;
+    app.state.memory_index.save_changed().await;
+    let user = Uuid::parse_str(&user_id).unwrap();
+    let files = app.state.memory_index.files_of(user);
+    assert!(files.iter().all(|f| f.exists()));
+    let conversation_id = Uuid::parse_str(&conversation).unwrap();
+    assert!(app.state.short_term.window(conversation_id).await.unwrap().is_some());
+
+    let deleted = app.data(&key, "mutation { deleteMyData }", json!({})).await;
+    assert_eq!(deleted["deleteMyData"], true);
+
+    let db = &app.state.db;
+    let counts = [
+        User::find().filter(user::Column::Id.eq(user)).count(db).await.unwrap(),
+        ApiKey::find().filter(api_key::Column::UserId.eq(user)).count(db).await.unwrap(),
+        Conversation::find().filter(conversation::Column::UserId.eq(user)).count(db).await.unwrap(),
+        Message::find().filter(message::Column::UserId.eq(user)).count(db).await.unwrap(),
+        Memory::find().filter(memory::Column::UserId.eq(user)).count(db).await.unwrap(),
+        MemoryHistory::find().filter(memory_history::Column::UserId.eq(user)).count(db).await.unwrap(),
+        Preference::find().filter(preference::Column::UserId.eq(user)).count(db).await.unwrap(),
+        PreferenceHistory::find().filter(preference_history::Column::UserId.eq(user)).count(db).await.unwrap(),
+        StyleDimension::find().filter(style_dimension::Column::UserId.eq(user)).count(db).await.unwrap(),
+        LearnedPattern::find().filter(learned_pattern::Column::UserId.eq(user)).count(db).await.unwrap(),
+        MessageFeedback::find().filter(message_feedback::Column::UserId.eq(user)).count(db).await.unwrap(),
+    ];
+    assert_eq!(counts, [0; 11], "rows left in SQL");
+    assert!(app.state.short_term.window(conversation_id).await.unwrap().is_none(), "short-term window left");
+    assert!(files.iter().all(|f| !f.exists()), "index files left");
+    app.state.memory_index.save_changed().await;
+    assert!(files.iter().all(|f| !f.exists()), "index files came back");
+
+    let after = app.gql(Some(&key), "{ me { id } }", json!({})).await;
+    assert_eq!(error_code(&after), "UNAUTHENTICATED");
+    // Grace is untouched.
+    let grace = app
+        .data(&other_key, "query($c: ID!) { conversation(id: $c) { id } }", json!({ "c": other_conversation }))
+        .await;
+    assert_eq!(grace["conversation"]["id"], other_conversation);
+}
+
+async fn conversation_of(app: &TestApp, key: &str) -> String {
+    let id = conversation(app, key).await;
+    send(app, key, &id, "Hello from Grace").await;
+    id
+}
