@@ -3,6 +3,10 @@
 # ---- build ------------------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /app
+# usearch (the vector index) is C++ built by cxx-build: it needs a C++17 compiler.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ \
+ && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, against stub sources, so code changes do not rebuild them.
 COPY Cargo.toml Cargo.lock ./

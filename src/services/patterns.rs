@@ -52,6 +52,10 @@ pub fn parse_offset(text: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
 }
 
+fn plural(count: f64, noun: &str) -> String {
+    if count == 1.0 { format!("1 {noun}") } else { format!("{count:.0} {noun}s") }
+}
+
 fn decayed(weight: f64, since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
     let days = (now - since).num_seconds().max(0) as f64 / 86_400.0;
     weight * 0.5f64.powf(days / INTEREST_HALF_LIFE_DAYS)
@@ -65,8 +69,7 @@ pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Obs
         .with_timezone(&observation.offset.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset")));
 
     let count =
-        bump(db, user_id, PatternKind::Habit, "message_count", at, |old| old + 1.0, |w| format!("{w:.0} messages"))
-            .await?;
+        bump(db, user_id, PatternKind::Habit, "message_count", at, |old| old + 1.0, |w| plural(w, "message")).await?;
     let length = observation.message.chars().count() as f64;
     bump(
         db,
@@ -79,16 +82,8 @@ pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Obs
     )
     .await?;
     if observation.starts_conversation {
-        bump(
-            db,
-            user_id,
-            PatternKind::Habit,
-            "conversation_count",
-            at,
-            |old| old + 1.0,
-            |w| format!("{w:.0} conversations"),
-        )
-        .await?;
+        bump(db, user_id, PatternKind::Habit, "conversation_count", at, |old| old + 1.0, |w| plural(w, "conversation"))
+            .await?;
     }
     let conversations =
         find(db, user_id, PatternKind::Habit, "conversation_count").await?.map(|p| p.weight).unwrap_or(1.0);
@@ -107,8 +102,16 @@ pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Obs
         .await?
         .map(|p| p.last_seen_at.with_timezone(&local.timezone()).date_naive());
     if last_day != Some(local.date_naive()) {
-        bump(db, user_id, PatternKind::Habit, "active_days", at, |old| old + 1.0, |w| format!("active on {w:.0} days"))
-            .await?;
+        bump(
+            db,
+            user_id,
+            PatternKind::Habit,
+            "active_days",
+            at,
+            |old| old + 1.0,
+            |w| format!("active on {}", plural(w, "day")),
+        )
+        .await?;
     }
 
     let hour = local.hour();
@@ -140,8 +143,16 @@ pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Obs
         bump(db, user_id, PatternKind::Interest, topic, at, |_| base + hits as f64, |_| topic.to_owned()).await?;
     }
     if let Some(kind) = signals::request_kind(observation.message) {
-        bump(db, user_id, PatternKind::RecurringRequest, kind, at, |old| old + 1.0, |w| format!("asked {w:.0} times"))
-            .await?;
+        bump(
+            db,
+            user_id,
+            PatternKind::RecurringRequest,
+            kind,
+            at,
+            |old| old + 1.0,
+            |w| format!("asked {}", plural(w, "time")),
+        )
+        .await?;
     }
     Ok(())
 }

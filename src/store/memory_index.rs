@@ -56,12 +56,21 @@ pub struct Shard {
     dimensions: usize,
     docs: HashMap<u64, Doc>,
     keys: HashMap<Uuid, u64>,
-    /// word → (key, occurrences in that memory)
-    postings: HashMap<String, Vec<(u64, u32)>>,
+    /// word → postings; each carries what BM25 needs, so scoring touches nothing else.
+    postings: HashMap<String, Vec<Posting>>,
     total_length: u64,
     next_key: u64,
     /// The user's SQL memory revision this shard reflects (see `services::memory_index`).
     pub revision: i64,
+}
+
+#[derive(Clone, Copy)]
+struct Posting {
+    key: u64,
+    /// Occurrences of the word in the memory.
+    count: u32,
+    /// The memory's length in words.
+    length: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -160,8 +169,9 @@ impl Shard {
         for word in &words {
             *counts.entry(word).or_default() += 1;
         }
+        let length = words.len() as u32;
         for (word, count) in counts {
-            self.postings.entry(word.to_owned()).or_default().push((key, count));
+            self.postings.entry(word.to_owned()).or_default().push(Posting { key, count, length });
         }
         self.total_length += words.len() as u64;
         self.keys.insert(memory.id, key);
@@ -180,7 +190,7 @@ impl Shard {
         words.dedup();
         for word in words {
             if let Some(list) = self.postings.get_mut(&word) {
-                list.retain(|(k, _)| *k != key);
+                list.retain(|posting| posting.key != key);
                 if list.is_empty() {
                     self.postings.remove(&word);
                 }
@@ -209,19 +219,26 @@ impl Shard {
         words.dedup();
         let documents = self.docs.len() as f64;
         let average_length = self.total_length as f64 / documents.max(1.0);
-        let mut keyword: HashMap<u64, f64> = HashMap::new();
+        // Scores accumulate in a dense array indexed by key: at 100k memories a query's words can
+        // have tens of thousands of postings, and hashing each would dominate the search.
+        let mut scores = vec![0.0f32; self.next_key as usize];
+        let mut touched: Vec<u64> = Vec::new();
         for word in words {
             let Some(list) = self.postings.get(&word) else { continue };
             let frequency = list.len() as f64;
             let idf = ((documents - frequency + 0.5) / (frequency + 0.5) + 1.0).ln();
-            for &(key, count) in list {
-                let Some(doc) = self.docs.get(&key) else { continue };
-                let tf = f64::from(count);
-                let norm = 1.0 - BM25_B + BM25_B * f64::from(doc.length) / average_length.max(1.0);
-                *keyword.entry(key).or_default() += idf * tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * norm);
+            let average = average_length.max(1.0);
+            for posting in list {
+                let tf = f64::from(posting.count);
+                let norm = 1.0 - BM25_B + BM25_B * f64::from(posting.length) / average;
+                let slot = &mut scores[posting.key as usize];
+                if *slot == 0.0 {
+                    touched.push(posting.key);
+                }
+                *slot += (idf * tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * norm)) as f32;
             }
         }
-        let mut best: Vec<(u64, f64)> = keyword.into_iter().collect();
+        let mut best: Vec<(u64, f64)> = touched.into_iter().map(|key| (key, f64::from(scores[key as usize]))).collect();
         if best.len() > KEYWORD_CANDIDATES {
             best.select_nth_unstable_by(KEYWORD_CANDIDATES, |a, b| b.1.total_cmp(&a.1));
             best.truncate(KEYWORD_CANDIDATES);
@@ -314,10 +331,12 @@ impl Shard {
             tracing::warn!(file = %graph.display(), "vector index and metadata disagree; rebuilding from SQL");
             return Ok(None);
         }
+        let mut next_key = meta.next_key;
         for doc in meta.docs {
+            next_key = next_key.max(doc.key + 1);
             shard.add_doc(doc.key, doc.memory, doc.has_vector);
         }
-        shard.next_key = meta.next_key;
+        shard.next_key = next_key;
         shard.revision = meta.revision;
         Ok(Some(shard))
     }
