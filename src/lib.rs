@@ -39,8 +39,8 @@ pub struct AppState {
     pub embedder: Arc<dyn embed::Embedder>,
     /// Per-user search shards over long-term memories, kept in step with SQL.
     pub memory_index: Arc<services::memory_index::MemoryIndex>,
-    /// Memory changes made by this process, for `memoryEvents`.
-    pub memory_events: tokio::sync::broadcast::Sender<services::memories::MemoryEvent>,
+    /// Memory changes, for `memoryEvents` (of every replica, with Redis).
+    pub memory_events: Arc<store::events::EventBus<services::memories::MemoryEvent>>,
 }
 
 /// How often changed index shards are saved to `DATA_DIR/index` (and once more at shutdown).
@@ -91,7 +91,12 @@ impl Application {
 
         let memory_index =
             Arc::new(services::memory_index::MemoryIndex::new(config.data_dir.join("index"), embedder.as_ref()));
-        let (memory_events, _) = tokio::sync::broadcast::channel(256);
+        let memory_events = Arc::new(match &config.redis_url {
+            Some(url) => store::events::EventBus::with_redis(url, format!("{}memory-events", config.redis_key_prefix))
+                .await
+                .context("REDIS_URL is set but Redis cannot be used for events")?,
+            None => store::events::EventBus::in_process(),
+        });
         let state = AppState {
             db,
             short_term,

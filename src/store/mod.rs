@@ -1,6 +1,8 @@
 //! Stores that hold nothing SQL could not rebuild: the short-term conversation window
-//! (Redis or in-process) and the per-user memory search index (usearch + keywords).
+//! (Redis or in-process), the per-user memory search index (usearch + keywords), and the event
+//! bus that carries memory changes to every replica's subscribers.
 
+pub mod events;
 pub mod memory_index;
 pub mod short_term;
 
