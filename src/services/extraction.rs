@@ -110,13 +110,11 @@ pub async fn learn_from_message(state: &AppState, user_id: Uuid, message_id: Uui
             tracing::warn!(error = format!("{error:#}"), "could not store a memory a rule found");
         }
     }
-    if state.config.anthropic.api_key.is_some() && state.config.memory_extraction_llm {
-        if let Err(error) = extract_with_claude(state, user_id, message_id, message).await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "memory extraction by Claude failed; the rules' memories stand"
-            );
-        }
+    if state.config.anthropic.api_key.is_some()
+        && state.config.memory_extraction_llm
+        && let Err(error) = extract_with_claude(state, user_id, message_id, message).await
+    {
+        tracing::warn!(error = format!("{error:#}"), "memory extraction by Claude failed; the rules' memories stand");
     }
 }
 
