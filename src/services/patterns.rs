@@ -10,7 +10,7 @@
 //!   conversation, active days.
 //! - Recurring requests: counts per kind of request; shown from the second one on.
 
-use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Offset as _, Timelike, Utc};
 use entity::enums::PatternKind;
 use entity::{learned_pattern, prelude::*};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -64,9 +64,7 @@ fn decayed(weight: f64, since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
 /// Updates the patterns one message touches.
 pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Observation<'_>) -> AppResult<()> {
     let at = observation.at;
-    let local = observation
-        .at
-        .with_timezone(&observation.offset.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset")));
+    let local = observation.at.with_timezone(&observation.offset.unwrap_or(Utc.fix()));
 
     let count =
         bump(db, user_id, PatternKind::Habit, "message_count", at, |old| old + 1.0, |w| plural(w, "message")).await?;
