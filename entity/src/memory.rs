@@ -1,9 +1,11 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::enums::{MemoryCategory, MemorySource};
 
 /// A long-term memory: something about the user worth knowing in later conversations.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// (Serialisable for events between replicas, which carry everything but the vector.)
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "memories")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -19,6 +21,7 @@ pub struct Model {
     pub source_message_id: Option<Uuid>,
     /// Little-endian f32 vector; SQL is the source of truth the vector index is rebuilt from.
     #[sea_orm(column_type = "VarBinary(StringLen::None)")]
+    #[serde(skip)]
     pub embedding: Option<Vec<u8>>,
     pub embedding_model: Option<String>,
     pub embedding_dim: Option<i32>,

@@ -34,72 +34,9 @@ pub enum MemoryEventKind {
 pub struct MemoryEvent {
     pub user_id: Uuid,
     pub kind: MemoryEventKind,
-    /// The memory as it is now (for `Removed`: as it was last), without its vector.
-    #[serde(with = "memory_wire")]
+    /// The memory as it is now (for `Removed`: as it was last); between replicas without its
+    /// vector.
     pub memory: memory::Model,
-}
-
-/// A memory as events carry it between replicas: every field but the vector.
-mod memory_wire {
-    use chrono::{DateTime, Utc};
-    use entity::enums::{MemoryCategory, MemorySource};
-    use entity::memory;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use uuid::Uuid;
-
-    #[derive(Serialize, Deserialize)]
-    struct Wire {
-        id: Uuid,
-        user_id: Uuid,
-        content: String,
-        category: MemoryCategory,
-        importance: f64,
-        source: MemorySource,
-        source_message_id: Option<Uuid>,
-        embedding_model: Option<String>,
-        valid_from: DateTime<Utc>,
-        valid_to: Option<DateTime<Utc>>,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
-    }
-
-    pub fn serialize<S: Serializer>(m: &memory::Model, serializer: S) -> Result<S::Ok, S::Error> {
-        Wire {
-            id: m.id,
-            user_id: m.user_id,
-            content: m.content.clone(),
-            category: m.category,
-            importance: m.importance,
-            source: m.source,
-            source_message_id: m.source_message_id,
-            embedding_model: m.embedding_model.clone(),
-            valid_from: m.valid_from,
-            valid_to: m.valid_to,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        }
-        .serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<memory::Model, D::Error> {
-        let w = Wire::deserialize(deserializer)?;
-        Ok(memory::Model {
-            id: w.id,
-            user_id: w.user_id,
-            content: w.content,
-            category: w.category,
-            importance: w.importance,
-            source: w.source,
-            source_message_id: w.source_message_id,
-            embedding: None,
-            embedding_model: w.embedding_model,
-            embedding_dim: None,
-            valid_from: w.valid_from,
-            valid_to: w.valid_to,
-            created_at: w.created_at,
-            updated_at: w.updated_at,
-        })
-    }
 }
 
 /// After a committed change: this process's index shard and the event subscribers learn of it.
