@@ -57,6 +57,9 @@ pub struct Config {
     /// `MEMORY_EXTRACTION`: `auto` (default: Claude extracts memories after each message when
     /// `ANTHROPIC_API_KEY` is set, next to the rules) or `rules` (the deterministic rules only).
     pub memory_extraction_llm: bool,
+    /// `MEMORY_INDEX_MAX_USERS` (default 1000): users whose memory index shard is kept in memory;
+    /// beyond it the least recently used (already saved) shards are let go and reloaded on use.
+    pub memory_index_max_users: usize,
     pub log_format: LogFormat,
 }
 
@@ -220,6 +223,8 @@ impl Config {
             }
         };
 
+        let memory_index_max_users = number(&get, "MEMORY_INDEX_MAX_USERS", 1000, 1..=10_000_000)?;
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -238,6 +243,7 @@ impl Config {
             chat,
             embedding,
             memory_extraction_llm,
+            memory_index_max_users,
             log_format,
         })
     }

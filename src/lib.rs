@@ -89,8 +89,11 @@ impl Application {
             .await
             .with_context(|| format!("could not listen on {address} (is PORT in use?)"))?;
 
-        let memory_index =
-            Arc::new(services::memory_index::MemoryIndex::new(config.data_dir.join("index"), embedder.as_ref()));
+        let memory_index = Arc::new(services::memory_index::MemoryIndex::new(
+            config.data_dir.join("index"),
+            embedder.as_ref(),
+            config.memory_index_max_users,
+        ));
         let memory_events = Arc::new(match &config.redis_url {
             Some(url) => store::events::EventBus::with_redis(url, format!("{}memory-events", config.redis_key_prefix))
                 .await

@@ -68,16 +68,24 @@ struct Slot {
     dirty: bool,
 }
 
+struct Entry {
+    slot: Arc<RwLock<Slot>>,
+    /// When it was last used, on `MemoryIndex::clock`.
+    last_used: u64,
+}
+
 pub struct MemoryIndex {
     /// Where this model's shards are saved.
     dir: PathBuf,
     model: String,
     dimensions: usize,
-    slots: Mutex<HashMap<Uuid, Arc<RwLock<Slot>>>>,
+    /// Shards kept in memory at most; the least recently used saved ones are let go beyond it.
+    max_loaded: usize,
+    slots: Mutex<(HashMap<Uuid, Entry>, u64)>,
 }
 
 impl MemoryIndex {
-    pub fn new(index_dir: PathBuf, embedder: &dyn Embedder) -> Self {
+    pub fn new(index_dir: PathBuf, embedder: &dyn Embedder, max_loaded: usize) -> Self {
         let info = embedder.info();
         let folder: String = info
             .name
@@ -88,13 +96,30 @@ impl MemoryIndex {
             dir: index_dir.join(folder),
             model: info.name.clone(),
             dimensions: info.dimensions,
-            slots: Mutex::new(HashMap::new()),
+            max_loaded: max_loaded.max(1),
+            slots: Mutex::new((HashMap::new(), 0)),
         }
     }
 
     fn slot(&self, user_id: Uuid) -> Arc<RwLock<Slot>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots.entry(user_id).or_default().clone()
+        let mut guard = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (slots, clock) = &mut *guard;
+        *clock += 1;
+        let now = *clock;
+        let slot = {
+            let entry = slots.entry(user_id).or_insert_with(|| Entry { slot: Arc::default(), last_used: now });
+            entry.last_used = now;
+            entry.slot.clone()
+        };
+        if slots.len() > self.max_loaded {
+            evict(slots, self.max_loaded, user_id);
+        }
+        slot
+    }
+
+    /// How many users' shards are in memory.
+    pub fn loaded(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.len()
     }
 
     /// The user's memories worth ranking for a query (see [`Shard::candidates`]), from a shard
@@ -150,8 +175,8 @@ impl MemoryIndex {
 
     /// Drops the user's shard from memory and disk (their data is being deleted).
     pub async fn forget_user(&self, user_id: Uuid) -> anyhow::Result<()> {
-        let slot = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&user_id);
-        if let Some(slot) = slot {
+        let entry = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.remove(&user_id);
+        if let Some(Entry { slot, .. }) = entry {
             let mut guard = slot.write().await;
             guard.shard = None;
             guard.dirty = false;
@@ -177,7 +202,7 @@ impl MemoryIndex {
     pub async fn save_changed(&self) -> usize {
         let slots: Vec<(Uuid, Arc<RwLock<Slot>>)> = {
             let slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            slots.iter().map(|(id, slot)| (*id, slot.clone())).collect()
+            slots.0.iter().map(|(id, entry)| (*id, entry.slot.clone())).collect()
         };
         let mut saved = 0;
         for (user_id, slot) in slots {
@@ -344,6 +369,29 @@ impl MemoryIndex {
         .context("index building panicked")??;
         *shard = rebuilt;
         Ok((added, gone.len()))
+    }
+}
+
+/// Lets go of the least recently used shards beyond `max_loaded`, among those with nothing
+/// unsaved and nobody using them (a changed shard goes after the next save). Never `keep`.
+fn evict(slots: &mut HashMap<Uuid, Entry>, max_loaded: usize, keep: Uuid) {
+    let mut by_age: Vec<(u64, Uuid)> = slots.iter().map(|(id, e)| (e.last_used, *id)).collect();
+    by_age.sort_unstable();
+    let mut excess = slots.len().saturating_sub(max_loaded);
+    for (_, user_id) in by_age {
+        if excess == 0 {
+            break;
+        }
+        if user_id == keep {
+            continue;
+        }
+        let evictable = slots.get(&user_id).is_some_and(|entry| {
+            Arc::strong_count(&entry.slot) == 1 && entry.slot.try_read().is_ok_and(|slot| !slot.dirty)
+        });
+        if evictable {
+            slots.remove(&user_id);
+            excess -= 1;
+        }
     }
 }
 

@@ -18,6 +18,28 @@ crate::on_both_backends!(
 );
 crate::on_both_backends!(with [("MEMORY_EXTRACTION", "rules")] rules_learn_without_claude_and_supersede_old_facts);
 crate::on_both_backends!(memory_events_reach_only_their_owner);
+crate::on_both_backends!(with [("MEMORY_INDEX_MAX_USERS", "1")] only_recently_used_shards_stay_in_memory);
+
+async fn only_recently_used_shards_stay_in_memory(app: TestApp) {
+    let (_, ada) = app.create_user("Ada").await;
+    let (_, bob) = app.create_user("Bob").await;
+    remember(&app, &ada, "Lives in Porto").await;
+    remember(&app, &bob, "Lives in Oslo").await;
+    let index = &app.state.memory_index;
+
+    assert_eq!(search(&app, &ada, "lives").await, ["Lives in Porto"]);
+    index.save_changed().await;
+    // Bob's search loads his shard; Ada's, saved and idle, is let go.
+    assert_eq!(search(&app, &bob, "lives").await, ["Lives in Oslo"]);
+    assert_eq!(index.loaded(), 1);
+    // Ada's comes back from its files; Bob's has unsaved changes, so it stays until saved.
+    assert_eq!(search(&app, &ada, "lives").await, ["Lives in Porto"]);
+    assert_eq!(index.loaded(), 2);
+    index.save_changed().await;
+    assert_eq!(search(&app, &ada, "porto").await, ["Lives in Porto"]);
+    assert_eq!(index.loaded(), 1);
+    assert_eq!(search(&app, &bob, "oslo").await, ["Lives in Oslo"]);
+}
 
 /// With Redis, a subscriber on one replica hears of changes made on another.
 #[tokio::test]
