@@ -137,7 +137,7 @@ pub enum PreferenceChange {
 }
 
 /// The family a learned pattern belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(24))")]
 pub enum PatternKind {

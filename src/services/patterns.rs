@@ -10,10 +10,13 @@
 //!   conversation, active days.
 //! - Recurring requests: counts per kind of request; shown from the second one on.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, FixedOffset, Offset as _, Timelike, Utc};
 use entity::enums::PatternKind;
 use entity::{learned_pattern, prelude::*};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{new_id, signals};
@@ -61,156 +64,136 @@ fn decayed(weight: f64, since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
     weight * 0.5f64.powf(days / INTEREST_HALF_LIFE_DAYS)
 }
 
-/// Updates the patterns one message touches.
+/// The user's patterns, read once, changed in memory, written back in one upsert.
+struct Changes {
+    user_id: Uuid,
+    at: DateTime<Utc>,
+    rows: HashMap<(PatternKind, String), learned_pattern::Model>,
+    changed: Vec<(PatternKind, String)>,
+}
+
+impl Changes {
+    async fn load(db: &impl ConnectionTrait, user_id: Uuid, at: DateTime<Utc>) -> AppResult<Self> {
+        let rows = LearnedPattern::find()
+            .filter(learned_pattern::Column::UserId.eq(user_id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| ((row.kind, row.key.clone()), row))
+            .collect();
+        Ok(Self { user_id, at, rows, changed: Vec::new() })
+    }
+
+    fn get(&self, kind: PatternKind, key: &str) -> Option<&learned_pattern::Model> {
+        self.rows.get(&(kind, key.to_owned()))
+    }
+
+    /// Sets one pattern's weight from its old weight (0 when new) and counts the evidence.
+    /// Returns the new weight.
+    fn bump(
+        &mut self,
+        kind: PatternKind,
+        key: &str,
+        weight: impl FnOnce(f64) -> f64,
+        describe: impl FnOnce(f64) -> String,
+    ) -> f64 {
+        let (user_id, at) = (self.user_id, self.at);
+        let row = self.rows.entry((kind, key.to_owned())).or_insert_with(|| learned_pattern::Model {
+            id: new_id(),
+            user_id,
+            kind,
+            key: key.to_owned(),
+            value: String::new(),
+            confidence: 0.0,
+            weight: 0.0,
+            evidence_count: 0,
+            first_seen_at: at,
+            last_seen_at: at,
+        });
+        row.weight = weight(row.weight);
+        row.value = describe(row.weight);
+        row.evidence_count += 1;
+        row.last_seen_at = at;
+        let weight = row.weight;
+        if !self.changed.iter().any(|(k, name)| *k == kind && name == key) {
+            self.changed.push((kind, key.to_owned()));
+        }
+        weight
+    }
+
+    async fn save(self, db: &impl ConnectionTrait) -> AppResult<()> {
+        let rows: Vec<learned_pattern::ActiveModel> = self
+            .changed
+            .iter()
+            .filter_map(|key| self.rows.get(key))
+            .map(|row| learned_pattern::ActiveModel::from(row.clone()))
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        use learned_pattern::Column;
+        LearnedPattern::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([Column::UserId, Column::Kind, Column::Key])
+                    .update_columns([Column::Value, Column::Weight, Column::EvidenceCount, Column::LastSeenAt])
+                    .to_owned(),
+            )
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Updates the patterns one message touches: one read, one write.
 pub async fn observe(db: &impl ConnectionTrait, user_id: Uuid, observation: &Observation<'_>) -> AppResult<()> {
     let at = observation.at;
     let local = observation.at.with_timezone(&observation.offset.unwrap_or(Utc.fix()));
+    let mut patterns = Changes::load(db, user_id, at).await?;
+    use PatternKind::{Activity, Habit, Interest, RecurringRequest};
 
-    let count =
-        bump(db, user_id, PatternKind::Habit, "message_count", at, |old| old + 1.0, |w| plural(w, "message")).await?;
+    // Active days: counted when the previous message was on another (local) day.
+    let last_day =
+        patterns.get(Habit, "active_days").map(|p| p.last_seen_at.with_timezone(&local.timezone()).date_naive());
+    let count = patterns.bump(Habit, "message_count", |old| old + 1.0, |w| plural(w, "message"));
     let length = observation.message.chars().count() as f64;
-    bump(
-        db,
-        user_id,
-        PatternKind::Habit,
+    patterns.bump(
+        Habit,
         "average_message_length",
-        at,
         |old| if old == 0.0 { length } else { old + LENGTH_SMOOTHING * (length - old) },
         |w| format!("about {w:.0} characters"),
-    )
-    .await?;
+    );
     if observation.starts_conversation {
-        bump(db, user_id, PatternKind::Habit, "conversation_count", at, |old| old + 1.0, |w| plural(w, "conversation"))
-            .await?;
+        patterns.bump(Habit, "conversation_count", |old| old + 1.0, |w| plural(w, "conversation"));
     }
-    let conversations =
-        find(db, user_id, PatternKind::Habit, "conversation_count").await?.map(|p| p.weight).unwrap_or(1.0);
-    bump(
-        db,
-        user_id,
-        PatternKind::Habit,
+    let conversations = patterns.get(Habit, "conversation_count").map(|p| p.weight).unwrap_or(1.0);
+    patterns.bump(
+        Habit,
         "messages_per_conversation",
-        at,
         |_| count / conversations.max(1.0),
         |w| format!("about {w:.1} messages per conversation"),
-    )
-    .await?;
-    // Active days: counted when the previous message was on another (local) day.
-    let last_day = find(db, user_id, PatternKind::Habit, "active_days")
-        .await?
-        .map(|p| p.last_seen_at.with_timezone(&local.timezone()).date_naive());
+    );
     if last_day != Some(local.date_naive()) {
-        bump(
-            db,
-            user_id,
-            PatternKind::Habit,
-            "active_days",
-            at,
-            |old| old + 1.0,
-            |w| format!("active on {}", plural(w, "day")),
-        )
-        .await?;
+        patterns.bump(Habit, "active_days", |old| old + 1.0, |w| format!("active on {}", plural(w, "day")));
     }
 
     let hour = local.hour();
-    bump(
-        db,
-        user_id,
-        PatternKind::Activity,
+    patterns.bump(
+        Activity,
         &format!("hour:{hour:02}"),
-        at,
         |old| old + 1.0,
         |_| format!("{hour:02}:00-{:02}:00", (hour + 1) % 24),
-    )
-    .await?;
+    );
     let weekday = local.weekday();
-    bump(
-        db,
-        user_id,
-        PatternKind::Activity,
-        &format!("weekday:{weekday}"),
-        at,
-        |old| old + 1.0,
-        |_| format!("{weekday}"),
-    )
-    .await?;
+    patterns.bump(Activity, &format!("weekday:{weekday}"), |old| old + 1.0, |_| format!("{weekday}"));
 
     for (topic, hits) in signals::topics(observation.message) {
-        let previous = find(db, user_id, PatternKind::Interest, topic).await?;
-        let base = previous.map(|p| decayed(p.weight, p.last_seen_at, at)).unwrap_or(0.0);
-        bump(db, user_id, PatternKind::Interest, topic, at, |_| base + hits as f64, |_| topic.to_owned()).await?;
+        let base = patterns.get(Interest, topic).map(|p| decayed(p.weight, p.last_seen_at, at)).unwrap_or(0.0);
+        patterns.bump(Interest, topic, |_| base + hits as f64, |_| topic.to_owned());
     }
     if let Some(kind) = signals::request_kind(observation.message) {
-        bump(
-            db,
-            user_id,
-            PatternKind::RecurringRequest,
-            kind,
-            at,
-            |old| old + 1.0,
-            |w| format!("asked {}", plural(w, "time")),
-        )
-        .await?;
+        patterns.bump(RecurringRequest, kind, |old| old + 1.0, |w| format!("asked {}", plural(w, "time")));
     }
-    Ok(())
-}
-
-async fn find(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-    kind: PatternKind,
-    key: &str,
-) -> AppResult<Option<learned_pattern::Model>> {
-    Ok(LearnedPattern::find()
-        .filter(learned_pattern::Column::UserId.eq(user_id))
-        .filter(learned_pattern::Column::Kind.eq(kind))
-        .filter(learned_pattern::Column::Key.eq(key))
-        .one(db)
-        .await?)
-}
-
-/// Sets one pattern's weight from its old weight (0 when new) and counts the evidence. Returns
-/// the new weight.
-async fn bump(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-    kind: PatternKind,
-    key: &str,
-    at: DateTime<Utc>,
-    weight: impl FnOnce(f64) -> f64,
-    describe: impl FnOnce(f64) -> String,
-) -> AppResult<f64> {
-    match find(db, user_id, kind, key).await? {
-        Some(row) => {
-            let new = weight(row.weight);
-            let count = row.evidence_count + 1;
-            let mut active: learned_pattern::ActiveModel = row.into();
-            active.weight = Set(new);
-            active.value = Set(describe(new));
-            active.evidence_count = Set(count);
-            active.last_seen_at = Set(at);
-            active.update(db).await?;
-            Ok(new)
-        }
-        None => {
-            let new = weight(0.0);
-            learned_pattern::ActiveModel {
-                id: Set(new_id()),
-                user_id: Set(user_id),
-                kind: Set(kind),
-                key: Set(key.to_owned()),
-                value: Set(describe(new)),
-                confidence: Set(0.0),
-                weight: Set(new),
-                evidence_count: Set(1),
-                first_seen_at: Set(at),
-                last_seen_at: Set(at),
-            }
-            .insert(db)
-            .await?;
-            Ok(new)
-        }
-    }
+    patterns.save(db).await
 }
 
 /// The caller's patterns as of `now`, the most certain first. Interests decay; activity is the

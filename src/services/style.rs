@@ -10,7 +10,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{prelude::*, style_dimension};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::signals::{Dimension, Evidence};
@@ -80,47 +81,42 @@ pub async fn profile(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<
         .collect())
 }
 
-/// Applies evidence to the user's profile, one row per dimension touched.
+/// Applies evidence to the user's profile: one read, one upsert of the dimensions touched.
 pub async fn learn(db: &impl ConnectionTrait, user_id: Uuid, evidence: &[Evidence]) -> AppResult<()> {
+    if evidence.is_empty() {
+        return Ok(());
+    }
+    let rows = StyleDimension::find().filter(style_dimension::Column::UserId.eq(user_id)).all(db).await?;
+    let mut changed = Vec::new();
     for dimension in Dimension::ALL {
         let mine: Vec<&Evidence> = evidence.iter().filter(|e| e.dimension == dimension).collect();
         if mine.is_empty() {
             continue;
         }
-        let row = StyleDimension::find()
-            .filter(style_dimension::Column::UserId.eq(user_id))
-            .filter(style_dimension::Column::Name.eq(dimension.name()))
-            .one(db)
-            .await?;
-        let (mut alpha, mut beta) = row.as_ref().map(|r| (r.alpha, r.beta)).unwrap_or((PRIOR, PRIOR));
+        let row = rows.iter().find(|r| r.name == dimension.name());
+        let (mut alpha, mut beta) = row.map(|r| (r.alpha, r.beta)).unwrap_or((PRIOR, PRIOR));
         for e in &mine {
             (alpha, beta) = update(alpha, beta, e);
         }
-        match row {
-            Some(row) => {
-                let count = row.evidence_count + mine.len() as i32;
-                let mut active: style_dimension::ActiveModel = row.into();
-                active.alpha = Set(alpha);
-                active.beta = Set(beta);
-                active.evidence_count = Set(count);
-                active.updated_at = Set(now());
-                active.update(db).await?;
-            }
-            None => {
-                style_dimension::ActiveModel {
-                    id: Set(new_id()),
-                    user_id: Set(user_id),
-                    name: Set(dimension.name().to_owned()),
-                    alpha: Set(alpha),
-                    beta: Set(beta),
-                    evidence_count: Set(mine.len() as i32),
-                    updated_at: Set(now()),
-                }
-                .insert(db)
-                .await?;
-            }
-        }
+        changed.push(style_dimension::ActiveModel {
+            id: Set(row.map(|r| r.id).unwrap_or_else(new_id)),
+            user_id: Set(user_id),
+            name: Set(dimension.name().to_owned()),
+            alpha: Set(alpha),
+            beta: Set(beta),
+            evidence_count: Set(row.map(|r| r.evidence_count).unwrap_or(0) + mine.len() as i32),
+            updated_at: Set(now()),
+        });
     }
+    use style_dimension::Column;
+    StyleDimension::insert_many(changed)
+        .on_conflict(
+            OnConflict::columns([Column::UserId, Column::Name])
+                .update_columns([Column::Alpha, Column::Beta, Column::EvidenceCount, Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
     Ok(())
 }
 
