@@ -3,6 +3,12 @@
 //! CPU on per-call overhead and competing thread pools. Here one worker runs the model; whatever
 //! requests arrive while it computes are joined into its next call. An idle embedder adds no
 //! delay: a lone request is sent at once.
+//!
+//! The last few texts embedded are remembered: a chat turn embeds its message for the context
+//! and again, moments later, for memory extraction.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
@@ -12,6 +18,8 @@ use super::{Embedder, EmbedderInfo};
 /// The most texts one model call takes from waiting requests.
 const MAX_BATCH_TEXTS: usize = 64;
 const QUEUE: usize = 1024;
+/// Recent single texts whose vectors are kept.
+const RECENT: usize = 64;
 
 struct Request {
     texts: Vec<String>,
@@ -21,6 +29,7 @@ struct Request {
 pub struct BatchingEmbedder {
     info: EmbedderInfo,
     requests: mpsc::Sender<Request>,
+    recent: Mutex<VecDeque<(String, Vec<f32>)>>,
 }
 
 impl BatchingEmbedder {
@@ -29,7 +38,7 @@ impl BatchingEmbedder {
         let info = inner.info().clone();
         let (requests, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(work(inner, receiver));
-        Self { info, requests }
+        Self { info, requests, recent: Mutex::new(VecDeque::with_capacity(RECENT)) }
     }
 }
 
@@ -81,12 +90,30 @@ impl Embedder for BatchingEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        let single = match texts {
+            [text] => Some(text),
+            _ => None,
+        };
+        if let Some(text) = single {
+            let recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((_, vector)) = recent.iter().find(|(t, _)| t == text) {
+                return Ok(vec![vector.clone()]);
+            }
+        }
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request { texts: texts.to_vec(), reply })
             .await
             .map_err(|_| anyhow::anyhow!("the embedding worker has stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the embedding worker has stopped"))?
+        let vectors = answer.await.map_err(|_| anyhow::anyhow!("the embedding worker has stopped"))??;
+        if let (Some(text), [vector]) = (single, vectors.as_slice()) {
+            let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back((text.clone(), vector.clone()));
+        }
+        Ok(vectors)
     }
 }
 
@@ -134,5 +161,20 @@ mod tests {
         }
         let calls = slow.calls.load(Ordering::SeqCst);
         assert!(calls < 20, "20 concurrent requests took {calls} model calls");
+    }
+
+    #[tokio::test]
+    async fn a_text_embedded_moments_ago_is_not_embedded_again() {
+        let slow = Arc::new(Slow {
+            info: EmbedderInfo { name: "slow".into(), dimensions: 1, degraded: false },
+            calls: AtomicUsize::new(0),
+        });
+        let batching = BatchingEmbedder::new(slow.clone());
+        let text = vec!["what should I cook tonight?".to_owned()];
+        let first = batching.embed(&text).await.unwrap();
+        assert_eq!(batching.embed(&text).await.unwrap(), first);
+        assert_eq!(slow.calls.load(Ordering::SeqCst), 1);
+        batching.embed(&["something else".to_owned()]).await.unwrap();
+        assert_eq!(slow.calls.load(Ordering::SeqCst), 2);
     }
 }
