@@ -41,6 +41,8 @@ pub struct AppState {
     pub memory_index: Arc<services::memory_index::MemoryIndex>,
     /// Memory changes, for `memoryEvents` (of every replica, with Redis).
     pub memory_events: Arc<store::events::EventBus<services::memories::MemoryEvent>>,
+    /// Learning from one user's messages happens one message at a time.
+    pub learning_locks: Arc<services::learning::UserLocks>,
 }
 
 /// How often changed index shards are saved to `DATA_DIR/index` (and once more at shutdown).
@@ -109,6 +111,7 @@ impl Application {
             embedder,
             memory_index,
             memory_events,
+            learning_locks: Arc::default(),
         };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(schema, state.clone());

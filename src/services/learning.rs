@@ -13,8 +13,31 @@ use super::{begin_write, extraction, lock_user, new_id, now, preferences, signal
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 
+/// One lock per user, so a process learns from one user's messages one at a time, in the order
+/// they arrive: "I live in Porto" then "I now live in Lisbon" must not race, or the older fact
+/// can land last or both can be stored as the user's home.
+#[derive(Default)]
+pub struct UserLocks {
+    locks: std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl UserLocks {
+    async fn lock(&self, user_id: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Forget the locks nobody holds or waits for.
+            if locks.len() > 1024 {
+                locks.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
+            }
+            locks.entry(user_id).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// Everything a user's message teaches. Runs in the background after the message is stored.
 pub async fn after_user_message(state: &AppState, message: &message::Model) {
+    let _turn = state.learning_locks.lock(message.user_id).await;
     extraction::learn_from_message(state, message.user_id, message.id, &message.content).await;
     if let Err(error) = learn_habits_and_style(state, message).await {
         tracing::warn!(error = format!("{error:#}"), "could not learn from a message");
