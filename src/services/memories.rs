@@ -111,11 +111,7 @@ pub async fn remember(state: &AppState, user_id: Uuid, new: NewMemory<'_>) -> Ap
 }
 
 /// A live memory of the user with the same content, ignoring case.
-pub async fn find_same_content(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    content: &str,
-) -> AppResult<Option<memory::Model>> {
+async fn find_same_content(db: &DatabaseConnection, user_id: Uuid, content: &str) -> AppResult<Option<memory::Model>> {
     // `lower()` on both sides, so the comparison is the database's own on SQLite and PostgreSQL.
     Ok(Memory::find()
         .filter(memory::Column::UserId.eq(user_id))

@@ -44,7 +44,7 @@ impl Change {
     }
 }
 
-pub fn indexed(memory: &memory::Model) -> IndexedMemory {
+fn indexed(memory: &memory::Model) -> IndexedMemory {
     IndexedMemory {
         id: memory.id,
         version: memory.updated_at.timestamp_micros(),

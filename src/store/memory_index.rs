@@ -340,11 +340,6 @@ impl Shard {
         shard.revision = meta.revision;
         Ok(Some(shard))
     }
-
-    /// Approximate bytes held in memory by the vectors (for benchmarks and logs).
-    pub fn memory_usage(&self) -> usize {
-        self.vectors.memory_usage()
-    }
 }
 
 fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
