@@ -1,6 +1,6 @@
 //! LoCoMo turn-level retrieval recall through the product's own retrieval: the per-user index
 //! shard (usearch HNSW + BM25, `store::memory_index`) gives the candidates and
-//! `services::retrieval::rank` fuses them, as `searchMemories` and the chat do, with the local
+//! `services::memory::retrieval::rank` fuses them, as `searchMemories` and the chat do, with the local
 //! all-MiniLM-L6-v2. Each conversation's turns become one user's memories ("Speaker: text",
 //! valid from the session's date); each category 1-4 question retrieves the top k; recall@k is
 //! the share of its evidence turns found, averaged over questions. The same function run with
@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use assistant::embed::{Embedder, MiniLmEmbedder};
-use assistant::services::retrieval::{Weights, nearest_for, rank};
-use assistant::store::memory_index::{IndexedMemory, Shard};
+use assistant::services::memory::retrieval::{Weights, nearest_for, rank};
+use assistant::store::search_index::{IndexedMemory, Shard};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;

@@ -1,6 +1,8 @@
 //! One error type for the whole app, mapped to a client-facing `extensions.code` in one place
 //! (see `graphql::errors`). Internal details are logged there and never shown to clients.
 
+use crate::llm::LlmError;
+
 /// The codes clients can rely on in `errors[].extensions.code`.
 pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
@@ -25,9 +27,9 @@ pub enum AppError {
     BadInput(String),
     #[error("{0}")]
     RateLimited(String),
-    /// Claude failed; the message is fit for the user.
-    #[error("{0}")]
-    Upstream(String),
+    /// Claude failed. Shown to the client as the error's user message, never its details.
+    #[error("{}", .0.user_message())]
+    Upstream(#[from] LlmError),
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -54,6 +56,22 @@ impl AppError {
     /// Whether the message is for the log only.
     pub fn is_internal(&self) -> bool {
         matches!(self, Self::Database(_) | Self::Internal(_))
+    }
+
+    /// What the client is told: the message, or only "internal error" for our own failures
+    /// (whoever shows one logs it with its context first).
+    pub fn client_message(&self) -> String {
+        if self.is_internal() { "internal error".to_owned() } else { self.to_string() }
+    }
+
+    /// Whether doing the same thing again may work: a limit that passes, Claude's transient
+    /// failures, our own hiccups; never input that is wrong.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Upstream(error) => error.is_retryable(),
+            Self::RateLimited(_) | Self::Database(_) | Self::Internal(_) => true,
+            Self::Unauthenticated(_) | Self::Forbidden(_) | Self::NotFound(_) | Self::BadInput(_) => false,
+        }
     }
 }
 

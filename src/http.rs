@@ -5,8 +5,8 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
-use async_graphql::{Data, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{FromRequestParts as _, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,10 +18,10 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::AppState;
-use crate::error::{AppError, code};
-use crate::graphql::AppSchema;
-use crate::services::auth::{self, Caller};
+use crate::error::AppError;
+use crate::graphql::{self, AppSchema};
+use crate::services::account::auth::{self, Caller};
+use crate::state::AppState;
 
 #[derive(Clone)]
 struct HttpState {
@@ -67,20 +67,11 @@ async fn identify(app: &AppState, authorization: Option<&str>) -> Result<Caller,
     }
 }
 
-fn internal_error_response() -> async_graphql::Response {
-    let mut error = ServerError::new("internal error", None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code::INTERNAL);
-    async_graphql::Response::from_errors(vec![error])
-}
-
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
     let credential = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match identify(&state.app, credential).await {
         Ok(caller) => state.schema.execute(request.into_inner().data(caller)).await.into(),
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "could not check the API key");
-            internal_error_response().into()
-        }
+        Err(error) => graphql::error_response(error).into(),
     }
 }
 
@@ -118,10 +109,9 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         GraphQLWebSocket::new(socket, state.schema, protocol)
             .on_connection_init(move |payload| async move {
                 let credential = credential_from_init(&payload);
-                let caller = identify(&app, credential.as_deref()).await.map_err(|error| {
-                    tracing::error!(error = format!("{error:#}"), "could not check the API key");
-                    async_graphql::Error::new("internal error")
-                })?;
+                let caller = identify(&app, credential.as_deref())
+                    .await
+                    .map_err(|error| async_graphql::Error::new(graphql::client_message(&error)))?;
                 let mut data = Data::default();
                 data.insert(caller);
                 Ok(data)

@@ -37,3 +37,11 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Entity {
+    /// The user's memories that still hold (not retired): what search, context and listings see.
+    /// The one place that says what "live" means.
+    pub fn find_live(user_id: Uuid) -> Select<Entity> {
+        Self::find().filter(Column::UserId.eq(user_id)).filter(Column::ValidTo.is_null())
+    }
+}

@@ -4,8 +4,8 @@
 
 mod batching;
 mod fallback;
-mod http;
 mod local;
+mod remote;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use async_trait::async_trait;
 
 pub use batching::BatchingEmbedder;
 pub use fallback::HashingEmbedder;
-pub use http::HttpEmbedder;
 pub use local::MiniLmEmbedder;
+pub use remote::HttpEmbedder;
 
 use crate::config::{EmbeddingConfig, EmbeddingProvider};
 

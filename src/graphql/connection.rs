@@ -6,8 +6,8 @@ use async_graphql::{ID, OutputType};
 use base64::Engine as _;
 use uuid::Uuid;
 
+use crate::db::page::{Page, PageRequest};
 use crate::error::{AppError, AppResult};
-use crate::services::page::{Page, PageRequest};
 
 const ENGINE: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

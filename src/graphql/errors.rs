@@ -49,12 +49,14 @@ fn classify(error: &mut ServerError) {
         return;
     }
     let code = match error.source::<AppError>() {
-        Some(app_error) if app_error.is_internal() => {
-            tracing::error!(error = format!("{app_error:#}"), path = ?error.path, "request failed");
-            error.message = "internal error".into();
-            code::INTERNAL
+        Some(app_error) => {
+            if app_error.is_internal() {
+                tracing::error!(error = format!("{app_error:#}"), path = ?error.path, "request failed");
+            }
+            let (message, code) = (app_error.client_message(), app_error.code());
+            error.message = message;
+            code
         }
-        Some(app_error) => app_error.code(),
         // Any other error that came out of a resolver is a bug of ours: hide it.
         None if error.source.is_some() => {
             tracing::error!(error = %error.message, path = ?error.path, "request failed with an unclassified error");
@@ -66,4 +68,20 @@ fn classify(error: &mut ServerError) {
         None => code::BAD_USER_INPUT,
     };
     error.extensions.get_or_insert_with(Default::default).set("code", code);
+}
+
+/// The message a client sees for `error`; an internal one is logged here with its detail.
+pub fn client_message(error: &AppError) -> String {
+    if error.is_internal() {
+        tracing::error!(error = format!("{error:#}"), "request failed");
+    }
+    error.client_message()
+}
+
+/// A whole response that carries only `error`, classified like every other.
+pub fn error_response(error: AppError) -> async_graphql::Response {
+    let message = client_message(&error);
+    let mut server_error = ServerError::new(message, None);
+    server_error.extensions.get_or_insert_with(Default::default).set("code", error.code());
+    async_graphql::Response::from_errors(vec![server_error])
 }

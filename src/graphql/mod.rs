@@ -9,14 +9,14 @@ mod types;
 
 use async_graphql::{Context, Schema};
 
-pub use errors::ErrorCodes;
+pub use errors::{ErrorCodes, client_message, error_response};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
-use crate::AppState;
 use crate::error::AppResult;
-use crate::services::auth::Caller;
+use crate::services::account::auth::Caller;
+use crate::state::AppState;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

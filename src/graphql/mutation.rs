@@ -7,7 +7,10 @@ use super::types::{
     SetPreferenceInput, StyleDimension, StyleProfile, UpdateMemoryInput,
 };
 use super::{ContextExt as _, GqlResult};
-use crate::services::{auth, chat, conversations, learning, memories, preferences, privacy, style};
+use crate::services::account::{auth, privacy};
+use crate::services::chat::{self, conversations};
+use crate::services::learning::{feedback, preferences, style};
+use crate::services::memory::memories;
 
 pub struct MutationRoot;
 
@@ -136,7 +139,7 @@ impl MutationRoot {
         let message_id = parse_id("messageId", &input.message_id)?;
         let user_id = ctx.user_id()?;
         let state = ctx.state();
-        let rating = learning::rate_message(state, user_id, message_id, input.rating, input.reason.as_deref()).await?;
+        let rating = feedback::rate_message(state, user_id, message_id, input.rating, input.reason.as_deref()).await?;
         let profile = style::profile(&state.db, user_id).await?;
         Ok(MessageRating {
             message_id: rating.message_id.into(),

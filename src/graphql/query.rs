@@ -7,7 +7,10 @@ use super::types::{
     Preference, PreferenceVersion, ServerInfo, StyleDimension, StyleProfile, User,
 };
 use super::{ContextExt as _, GqlResult};
-use crate::services::{auth, chat, context, conversations, memories, patterns, preferences, privacy, retrieval, style};
+use crate::services::account::{auth, privacy};
+use crate::services::chat::{self, conversations};
+use crate::services::learning::{patterns, preferences, style};
+use crate::services::memory::{memories, retrieval};
 
 pub struct QueryRoot;
 
@@ -128,11 +131,7 @@ impl QueryRoot {
     ) -> GqlResult<ContextPreview> {
         let conversation_id = parse_id("conversationId", &conversation_id)?;
         let user_id = ctx.user_id()?;
-        let state = ctx.state();
-        let message = chat::validate_message(state, &message)?;
-        let conversation = conversations::get(&state.db, user_id, conversation_id).await?;
-        let user = auth::find_user(&state.db, user_id).await?;
-        Ok(context::assemble(state, &user, &conversation, &message, true).await?.into())
+        Ok(chat::turn::preview(ctx.state(), user_id, conversation_id, &message).await?.into())
     }
 
     /// Everything stored about the caller, as one JSON document: profile, API keys (never their

@@ -78,10 +78,7 @@ mod tests {
         for piece in ["b", "c"] {
             sender.send(TurnEvent::Delta(piece.into())).await.unwrap();
         }
-        sender
-            .send(TurnEvent::Failed { code: "X", message: "m".into(), retryable: true, partial: None })
-            .await
-            .unwrap();
+        sender.send(TurnEvent::Failed { error: crate::error::AppError::bad_input("m"), partial: None }).await.unwrap();
         let (event, held) = coalesce(TurnEvent::Delta("a".into()), &mut receiver);
         assert!(matches!(event, TurnEvent::Delta(text) if text == "abc"));
         assert!(matches!(held, Some(TurnEvent::Failed { .. })));

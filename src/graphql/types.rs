@@ -10,7 +10,8 @@ use entity::{api_key, conversation, learned_pattern, memory, memory_history, mes
 
 use super::connection::{PageArgs, connection};
 use super::{ContextExt as _, GqlResult};
-use crate::services;
+use crate::services::memory::memories;
+use crate::services::{chat, learning};
 
 /// A person who has an assistant.
 #[derive(SimpleObject)]
@@ -100,7 +101,7 @@ impl Conversation {
     ) -> GqlResult<async_graphql::connection::Connection<String, Message>> {
         let page = PageArgs { first, after, last, before }.decode()?;
         let user_id = ctx.user_id()?;
-        let page = services::conversations::messages(&ctx.state().db, user_id, self.uuid, page).await?;
+        let page = chat::conversations::messages(&ctx.state().db, user_id, self.uuid, page).await?;
         Ok(connection(page, Message::from))
     }
 }
@@ -217,7 +218,7 @@ impl Memory {
     /// Former versions of this memory, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> GqlResult<Vec<MemoryVersion>> {
         let user_id = ctx.user_id()?;
-        let rows = services::memories::history(&ctx.state().db, user_id, self.uuid).await?;
+        let rows = memories::history(&ctx.state().db, user_id, self.uuid).await?;
         Ok(rows.into_iter().map(MemoryVersion::from).collect())
     }
 }
@@ -494,10 +495,11 @@ impl From<crate::services::chat::ChatEvent> for ChatEvent {
                     message,
                 })
             }
-            Event::Failed { code, message, retryable, partial } => Self::Failed(ChatFailed {
-                code: code.to_owned(),
-                message,
-                retryable,
+            // The turn has logged its own internal failures; the client sees only the code.
+            Event::Failed { error, partial } => Self::Failed(ChatFailed {
+                code: error.code().to_owned(),
+                message: error.client_message(),
+                retryable: error.is_retryable(),
                 partial_message: partial.map(Message::from),
             }),
         }
@@ -526,8 +528,8 @@ pub struct MemorySearchResult {
     pub memory: Memory,
 }
 
-impl From<crate::services::retrieval::ScoredMemory> for MemorySearchResult {
-    fn from(found: crate::services::retrieval::ScoredMemory) -> Self {
+impl From<crate::services::memory::retrieval::ScoredMemory> for MemorySearchResult {
+    fn from(found: crate::services::memory::retrieval::ScoredMemory) -> Self {
         Self {
             score: found.score,
             similarity: found.similarity.map(f64::from),
@@ -557,9 +559,9 @@ pub struct MemoryEvent {
     pub memory: Memory,
 }
 
-impl From<services::memories::MemoryEvent> for MemoryEvent {
-    fn from(event: services::memories::MemoryEvent) -> Self {
-        use services::memories::MemoryEventKind as Kind;
+impl From<crate::store::memory_events::MemoryEvent> for MemoryEvent {
+    fn from(event: crate::store::memory_events::MemoryEvent) -> Self {
+        use crate::store::memory_events::MemoryEventKind as Kind;
         let kind = match event.kind {
             Kind::Added => MemoryEventKind::Added,
             Kind::Updated => MemoryEventKind::Updated,
@@ -595,8 +597,8 @@ pub struct StyleDimension {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-impl From<services::style::StyleValue> for StyleDimension {
-    fn from(value: services::style::StyleValue) -> Self {
+impl From<learning::style::StyleValue> for StyleDimension {
+    fn from(value: learning::style::StyleValue) -> Self {
         Self {
             name: value.dimension.name().into(),
             value: value.value,
@@ -697,8 +699,8 @@ pub struct ContextPreview {
     pub system_token_budget: i32,
 }
 
-impl From<services::context::AssembledContext> for ContextPreview {
-    fn from(context: services::context::AssembledContext) -> Self {
+impl From<chat::context::AssembledContext> for ContextPreview {
+    fn from(context: chat::context::AssembledContext) -> Self {
         Self {
             system_prompt: context.system_prompt(),
             system_blocks: context
@@ -723,7 +725,7 @@ impl From<services::context::AssembledContext> for ContextPreview {
             style: context.style.into_iter().map(StyleDimension::from).collect(),
             interests: context.interests.into_iter().map(LearnedPattern::from).collect(),
             estimated_system_tokens: context.estimated_system_tokens as i32,
-            system_token_budget: services::context::SYSTEM_TOKEN_BUDGET as i32,
+            system_token_budget: chat::context::SYSTEM_TOKEN_BUDGET as i32,
         }
     }
 }

@@ -72,22 +72,6 @@ impl AnthropicClient {
         .await
     }
 
-    /// How many input tokens `request` would use.
-    pub async fn count_tokens(&self, request: &MessagesRequest) -> Result<u64, LlmError> {
-        let body = serde_json::json!({
-            "model": request.model,
-            "messages": request.messages,
-            "system": request.system,
-            "tools": request.tools,
-        });
-        self.with_retries("count_tokens", || async {
-            let response = self.post("/v1/messages/count_tokens", &body).await?;
-            let count: TokenCount = response.json().await.map_err(|e| LlmError::Decode(e.to_string()))?;
-            Ok(count.input_tokens)
-        })
-        .await
-    }
-
     async fn with_retries<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, LlmError>
     where
         F: FnMut() -> Fut,
@@ -200,11 +184,6 @@ fn decode_events(response: reqwest::Response) -> MessageStream {
         Some((item, state))
     })
     .boxed()
-}
-
-#[derive(Deserialize)]
-struct TokenCount {
-    input_tokens: u64,
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,12 @@
 //! Stores that hold nothing SQL could not rebuild: the short-term conversation window
-//! (Redis or in-process), the per-user memory search index (usearch + keywords), and the event
-//! bus that carries memory changes to every replica's subscribers.
+//! (Redis or in-process), the per-user memory search index (usearch + keywords, kept in step
+//! with SQL), the pub/sub bus that carries memory changes to every replica's subscribers, and
+//! per-user locks.
 
-pub mod events;
-pub mod memory_index;
+pub mod memory_events;
+pub mod pubsub;
+pub mod search_index;
 pub mod short_term;
+pub mod user_locks;
 
 pub use short_term::{InProcessStore, RedisStore, ShortTermStore, Turn, WindowPolicy};

@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::signals::{Dimension, Evidence};
-use super::{new_id, now};
+use crate::db::{new_id, now};
 use crate::error::AppResult;
 
 const PRIOR: f64 = 2.0;

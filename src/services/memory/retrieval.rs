@@ -13,12 +13,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{memory, prelude::*};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::memory_index::Hit;
+use crate::state::AppState;
+use crate::store::search_index::Hit;
 
 /// The knobs of the ranking. The defaults were chosen on LoCoMo (`cargo bench --bench locomo`).
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +57,10 @@ impl Default for Weights {
 }
 
 pub const MAX_LIMIT: usize = 50;
+
+/// How many memories a chat turn looks up for the user's message: those that go into the context,
+/// and a few more that the message's learning compares it with (`learning::extraction`).
+pub const RELATED_MEMORIES: usize = 8;
 
 /// A memory and why it was found.
 #[derive(Clone, Debug)]
@@ -108,9 +112,7 @@ pub async fn search(state: &AppState, user_id: Uuid, query: &str, limit: usize) 
     }
     // The rows themselves, from SQL and scoped to the caller once more: the index only says
     // which memories, never whose.
-    let mut rows: HashMap<Uuid, memory::Model> = Memory::find()
-        .filter(memory::Column::UserId.eq(user_id))
-        .filter(memory::Column::ValidTo.is_null())
+    let mut rows: HashMap<Uuid, memory::Model> = Memory::find_live(user_id)
         .filter(memory::Column::Id.is_in(ranked.iter().map(|r| r.hit.id)))
         .all(&state.db)
         .await?
@@ -165,4 +167,78 @@ fn ranks(values: &[Option<f64>]) -> Vec<Option<usize>> {
         out[i] = Some(rank + 1);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn hit(n: u128, similarity: Option<f32>, keyword: f64) -> Hit {
+        Hit { id: Uuid::from_u128(n), similarity, keyword, importance: 0.5, valid_from: Utc::now() }
+    }
+
+    fn order(ranked: &[Ranked]) -> Vec<u128> {
+        ranked.iter().map(|r| r.hit.id.as_u128()).collect()
+    }
+
+    #[test]
+    fn a_memory_found_by_meaning_and_words_beats_one_found_by_either() {
+        let hits = vec![hit(1, Some(0.9), 0.0), hit(2, None, 5.0), hit(3, Some(0.6), 2.0)];
+        let ranked = rank(&Weights::default(), hits, Utc::now(), 10);
+        assert_eq!(order(&ranked)[0], 3, "found by both signals comes first");
+        // Keywords weigh more than meaning: the top keyword match beats the top vector match.
+        assert_eq!(order(&ranked)[1..], [2, 1]);
+        assert!(ranked.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[test]
+    fn below_the_similarity_floor_without_a_shared_word_is_left_out() {
+        let weights = Weights::default();
+        let hits = vec![
+            hit(1, Some(weights.similarity_floor - 0.01), 0.0),
+            hit(2, Some(weights.similarity_floor + 0.01), 0.0),
+            hit(3, Some(0.05), 1.0),
+        ];
+        let ranked = rank(&weights, hits, Utc::now(), 10);
+        // 1 is unrelated; 3 is unrelated by meaning but shares a word, so it stays.
+        assert_eq!(order(&ranked), [3, 2]);
+        let below = ranked.iter().find(|r| r.hit.id.as_u128() == 3).unwrap();
+        let keyword_only = weights.keyword / (weights.rrf_k + 1.0);
+        assert!(below.score < keyword_only + weights.importance + weights.recency, "no vector term for 3");
+    }
+
+    #[test]
+    fn importance_and_recency_are_small_nudges() {
+        let now = Utc::now();
+        let weights = Weights::default();
+        let score_of = |importance: f64, age_days: i64| {
+            let mut one = hit(1, Some(0.7), 0.0);
+            one.importance = importance;
+            one.valid_from = now - Duration::days(age_days);
+            rank(&weights, vec![one], now, 1)[0].score
+        };
+        let top_vector_term = weights.vector / (weights.rrf_k + 1.0);
+        assert!((score_of(0.0, 0) - (top_vector_term + weights.recency)).abs() < 1e-9);
+        assert!((score_of(1.0, 0) - score_of(0.0, 0) - weights.importance).abs() < 1e-9);
+        // One half-life later, half the recency bonus is left.
+        let half_life = weights.recency_half_life_days as i64;
+        assert!((score_of(0.0, 0) - score_of(0.0, half_life) - weights.recency / 2.0).abs() < 1e-6);
+        // A clearly better match by meaning is never overtaken by the nudges.
+        let mut weak = hit(5, Some(0.3), 0.0);
+        weak.importance = 1.0;
+        let mut strong = hit(4, Some(0.9), 0.0);
+        strong.importance = 0.0;
+        strong.valid_from = now - Duration::days(3650);
+        assert_eq!(order(&rank(&weights, vec![weak, strong], now, 10)), [4, 5]);
+    }
+
+    #[test]
+    fn the_limit_cuts_after_ranking_and_ties_are_stable() {
+        let hits: Vec<Hit> = (1..=20).map(|n| hit(n, Some(0.5 + n as f32 / 100.0), 0.0)).collect();
+        let ranked = rank(&Weights::default(), hits, Utc::now(), 3);
+        assert_eq!(order(&ranked), [20, 19, 18]);
+        assert!(rank(&Weights::default(), Vec::new(), Utc::now(), 3).is_empty());
+    }
 }

@@ -12,32 +12,17 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::memory_index::{Change, bump_revision};
-use super::page::{Order, Page, PageRequest, fetch_page};
-use super::{begin_write, new_id, now, validate};
-use crate::AppState;
+use crate::db::page::{Order, Page, PageRequest, fetch_page};
+use crate::db::{begin_write, new_id, now};
 use crate::embed::{self, Embedder};
 use crate::error::{AppError, AppResult};
+use crate::services::validate;
+use crate::state::AppState;
+use crate::store::memory_events::{MemoryEvent, MemoryEventKind};
+use crate::store::search_index::{Change, bump_revision};
 
 pub const MAX_CONTENT_CHARS: usize = 2000;
 pub const DEFAULT_IMPORTANCE: f64 = 0.5;
-
-/// What happened to a memory, for `memoryEvents`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum MemoryEventKind {
-    Added,
-    Updated,
-    Removed,
-}
-
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct MemoryEvent {
-    pub user_id: Uuid,
-    pub kind: MemoryEventKind,
-    /// The memory as it is now (for `Removed`: as it was last); between replicas without its
-    /// vector.
-    pub memory: memory::Model,
-}
 
 /// After a committed change: this process's index shard and the event subscribers learn of it.
 async fn changed(state: &AppState, revision: i64, kind: MemoryEventKind, memory: memory::Model) {
@@ -113,9 +98,7 @@ pub async fn remember(state: &AppState, user_id: Uuid, new: NewMemory<'_>) -> Ap
 /// A live memory of the user with the same content, ignoring case.
 async fn find_same_content(db: &DatabaseConnection, user_id: Uuid, content: &str) -> AppResult<Option<memory::Model>> {
     // `lower()` on both sides, so the comparison is the database's own on SQLite and PostgreSQL.
-    Ok(Memory::find()
-        .filter(memory::Column::UserId.eq(user_id))
-        .filter(memory::Column::ValidTo.is_null())
+    Ok(Memory::find_live(user_id)
         .filter(ExprTrait::eq(Func::lower(Expr::col(memory::Column::Content)), Func::lower(Expr::val(content))))
         .one(db)
         .await?)
@@ -136,8 +119,7 @@ pub async fn list(
     filter: MemoryFilter,
     page: PageRequest,
 ) -> AppResult<Page<memory::Model>> {
-    let mut select =
-        Memory::find().filter(memory::Column::UserId.eq(user_id)).filter(memory::Column::ValidTo.is_null());
+    let mut select = Memory::find_live(user_id);
     if let Some(category) = filter.category {
         select = select.filter(memory::Column::Category.eq(category));
     }
@@ -202,12 +184,7 @@ pub async fn update(state: &AppState, user_id: Uuid, id: Uuid, changes: MemoryCh
 
 /// One of the user's memories that still holds.
 async fn live(db: &impl ConnectionTrait, user_id: Uuid, id: Uuid) -> AppResult<memory::Model> {
-    Memory::find_by_id(id)
-        .filter(memory::Column::UserId.eq(user_id))
-        .filter(memory::Column::ValidTo.is_null())
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("memory"))
+    Memory::find_live(user_id).filter(memory::Column::Id.eq(id)).one(db).await?.ok_or(AppError::NotFound("memory"))
 }
 
 /// Keeps the memory's current version in its history, as ending now.

@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
-use super::{new_id, now, validate};
 use crate::config::Secret;
+use crate::db::{new_id, now};
 use crate::error::{AppError, AppResult};
+use crate::services::validate;
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "pa_";

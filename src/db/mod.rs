@@ -1,6 +1,12 @@
-//! Connecting to SQL and bringing the schema up to date.
+//! Connecting to SQL and bringing the schema up to date, and the few SQL helpers every service
+//! shares: the time and ids rows are written with, write transactions, the user's row lock, and
+//! keyset pagination (`page`).
+
+pub mod page;
 
 use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
@@ -50,4 +56,43 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConn
         other => anyhow::bail!("unsupported database backend {other:?}"),
     }
     Ok(db)
+}
+
+/// The current time at the precision every database keeps (microseconds), so a value read back
+/// equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a transaction that reads first and writes later fails with "database is locked"
+/// when another writer committed in between, which waiting cannot fix. PostgreSQL ignores the mode.
+pub async fn begin_write(db: &sea_orm::DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait as _};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Locks the user's row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers). Learning reads, then writes, counters and
+/// distributions: two messages of one user learned at once, in one process or two replicas,
+/// must not lose each other's update.
+pub async fn lock_user(db: &impl sea_orm::ConnectionTrait, user_id: uuid::Uuid) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{EntityTrait as _, QuerySelect as _};
+    entity::prelude::User::find_by_id(user_id)
+        .select_only()
+        .column(entity::user::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<uuid::Uuid>()
+        .one(db)
+        .await?;
+    Ok(())
+}
+
+/// A new time-ordered id: ordering by id is ordering by creation, which keyset pagination uses.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
 }

@@ -12,25 +12,38 @@ use std::time::Duration;
 use entity::enums::{MessageRole, MessageStatus};
 use entity::{conversation, message, prelude::*, user};
 use futures::StreamExt as _;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use tokio::sync::mpsc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::{auth, context, conversations, new_id, now};
-use crate::AppState;
-use crate::error::{AppError, AppResult, code};
-use crate::llm::{Accumulated, ChatMessage, CompletedMessage, LlmError, MessageAccumulator, MessagesRequest, Role};
-use crate::store::{ShortTermStore, Turn};
+use super::{context, conversations, summary, window};
+use crate::db::{begin_write, new_id, now};
+use crate::error::{AppError, AppResult};
+use crate::llm::{Accumulated, CompletedMessage, LlmError, MessageAccumulator, MessagesRequest};
+use crate::services::account::auth;
+use crate::services::learning;
+use crate::services::memory::retrieval::ScoredMemory;
+use crate::state::AppState;
+use crate::store::ShortTermStore;
 
 /// What the caller of a turn sees, in order: `Started`, any number of `Delta`, then one of
 /// `Completed` or `Failed`.
 #[derive(Debug)]
 pub enum ChatEvent {
-    Started { user_message: message::Model, assistant_message_id: Uuid },
+    Started {
+        user_message: message::Model,
+        assistant_message_id: Uuid,
+    },
     Delta(String),
-    Completed { message: message::Model },
-    Failed { code: &'static str, message: String, retryable: bool, partial: Option<message::Model> },
+    Completed {
+        message: message::Model,
+    },
+    /// `partial` is the answer as far as it got, stored with status FAILED.
+    Failed {
+        error: AppError,
+        partial: Option<message::Model>,
+    },
 }
 
 /// How many events may wait for a slow reader before the upstream read pauses.
@@ -52,6 +65,33 @@ pub fn validate_message(state: &AppState, text: &str) -> AppResult<String> {
     Ok(text.to_owned())
 }
 
+/// Who says what where: the checked message, the caller and their conversation.
+struct Subject {
+    user: user::Model,
+    conversation: conversation::Model,
+    text: String,
+}
+
+/// Checks a message the caller wants to send (or preview) in one of their conversations.
+async fn subject(state: &AppState, user_id: Uuid, conversation_id: Uuid, text: &str) -> AppResult<Subject> {
+    let text = validate_message(state, text)?;
+    let conversation = conversations::get(&state.db, user_id, conversation_id).await?;
+    let user = auth::find_user(&state.db, user_id).await?;
+    Ok(Subject { user, conversation, text })
+}
+
+/// What Claude would be told if the caller sent `text` now (`contextPreview`): the very context
+/// a turn assembles, with the message appended as it would be.
+pub async fn preview(
+    state: &AppState,
+    user_id: Uuid,
+    conversation_id: Uuid,
+    text: &str,
+) -> AppResult<context::AssembledContext> {
+    let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
+    context::assemble(state, &user, &conversation, &text, true).await
+}
+
 /// Checks and records the user's message and starts the answer. Errors here (bad input,
 /// unknown conversation, too many streams) happen before anything is stored.
 pub async fn start_turn(
@@ -61,25 +101,33 @@ pub async fn start_turn(
     text: &str,
 ) -> AppResult<mpsc::Receiver<ChatEvent>> {
     let limits = &state.config.chat;
-    let text = validate_message(state, text)?;
+    let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
     let text = text.as_str();
-    let conversation = conversations::get(&state.db, user_id, conversation_id).await?;
-    let user = auth::find_user(&state.db, user_id).await?;
 
     let slot = StreamSlot::acquire(state.short_term.clone(), user_id, limits.max_concurrent_streams).await?;
     let (user_message, assistant_message) = record_start(state, &conversation, text).await?;
-    push_turn(state.short_term.as_ref(), &user_message).await;
-    // What the message teaches is learned off the hot path; it is there for later turns.
+    window::push_turn(state.short_term.as_ref(), &user_message).await;
+    // What the message teaches is learned off the hot path; it is there for later turns. The
+    // memories the turn's context finds are handed over, so the message is searched once.
+    let (found_sender, found) = oneshot::channel();
     {
         let (state, message) = (state.clone(), user_message.clone());
         tokio::spawn(async move {
-            super::learning::after_user_message(&state, &message).await;
+            learning::observe::after_user_message(&state, &message, found).await;
         });
     }
 
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
     let span = tracing::info_span!("chat_turn", conversation = %conversation.id, message = %assistant_message.id);
-    let turn = ActiveTurn { state: state.clone(), user, conversation, user_message, assistant_message, sender };
+    let turn = ActiveTurn {
+        state: state.clone(),
+        user,
+        conversation,
+        user_message,
+        assistant_message,
+        sender,
+        found_sender: Some(found_sender),
+    };
     tokio::spawn(
         async move {
             turn.run().await;
@@ -133,7 +181,7 @@ async fn record_start(
     conversation: &conversation::Model,
     text: &str,
 ) -> AppResult<(message::Model, message::Model)> {
-    let txn = super::begin_write(&state.db).await?;
+    let txn = begin_write(&state.db).await?;
     let user_message =
         new_message(conversation, MessageRole::User, text.to_owned(), MessageStatus::Complete).insert(&txn).await?;
     let assistant_message =
@@ -172,23 +220,10 @@ fn new_message(
     }
 }
 
-/// Appends a message to the conversation's cached window. A failure is only logged: the window
-/// is a cache and is dropped, so the next turn reloads it from SQL rather than miss a turn.
-async fn push_turn(store: &dyn ShortTermStore, message: &message::Model) {
-    if message.content.is_empty() {
-        return;
-    }
-    let turn = Turn { message_id: message.id, role: message.role, content: message.content.clone() };
-    if let Err(error) = store.push(message.conversation_id, &turn).await {
-        tracing::warn!(error = format!("{error:#}"), "could not append to the short-term window");
-        let _ = store.forget(message.conversation_id).await;
-    }
-}
-
 /// How the answer ended.
 enum Ending {
     Complete,
-    Failed(LlmError),
+    Failed(AppError),
     /// The caller went away.
     Interrupted,
 }
@@ -200,10 +235,12 @@ struct ActiveTurn {
     user_message: message::Model,
     assistant_message: message::Model,
     sender: mpsc::Sender<ChatEvent>,
+    /// Where the memories the context found go, for the message's learning.
+    found_sender: Option<oneshot::Sender<Vec<ScoredMemory>>>,
 }
 
 impl ActiveTurn {
-    async fn run(self) {
+    async fn run(mut self) {
         let started = ChatEvent::Started {
             user_message: self.user_message.clone(),
             assistant_message_id: self.assistant_message.id,
@@ -217,6 +254,9 @@ impl ActiveTurn {
                 .await
             {
                 Ok(context) => {
+                    if let Some(found_sender) = self.found_sender.take() {
+                        let _ = found_sender.send(context.related.clone());
+                    }
                     let used = context.describe();
                     let request = MessagesRequest {
                         system: context.system,
@@ -230,8 +270,7 @@ impl ActiveTurn {
                     (request, Some(used))
                 }
                 Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "could not assemble the context");
-                    self.fail_internally().await;
+                    self.fail_internally(error, "could not assemble the context").await;
                     return;
                 }
             };
@@ -248,7 +287,7 @@ impl ActiveTurn {
             () = sender.closed() => return Ending::Interrupted,
             started = self.state.llm.stream(request) => match started {
                 Ok(stream) => stream,
-                Err(error) => return Ending::Failed(error),
+                Err(error) => return Ending::Failed(error.into()),
             },
         };
         loop {
@@ -259,9 +298,9 @@ impl ActiveTurn {
             };
             let event = match event {
                 Some(Ok(event)) => event,
-                Some(Err(error)) => return Ending::Failed(error),
+                Some(Err(error)) => return Ending::Failed(error.into()),
                 None if accumulator.is_complete() => return Ending::Complete,
-                None => return Ending::Failed(LlmError::Incomplete),
+                None => return Ending::Failed(LlmError::Incomplete.into()),
             };
             match accumulator.apply(&event) {
                 Ok(Accumulated::Text(text)) => {
@@ -270,7 +309,7 @@ impl ActiveTurn {
                     }
                 }
                 Ok(Accumulated::Nothing) => {}
-                Err(error) => return Ending::Failed(error),
+                Err(error) => return Ending::Failed(error.into()),
             }
         }
     }
@@ -285,7 +324,7 @@ impl ActiveTurn {
             Ending::Interrupted => MessageStatus::Interrupted,
         };
         if let Ending::Failed(error) = &ending {
-            tracing::warn!(%error, received_chars = answer.text.len(), "the answer failed");
+            tracing::warn!(?error, received_chars = answer.text.len(), "the answer failed");
         }
         if matches!(ending, Ending::Interrupted) {
             tracing::info!(received_chars = answer.text.len(), "the caller left; answer kept as interrupted");
@@ -293,20 +332,14 @@ impl ActiveTurn {
         let stored = match self.store_answer(answer, status, &ending, context_used).await {
             Ok(stored) => stored,
             Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "could not store the answer");
-                self.fail_internally().await;
+                self.fail_internally(error, "could not store the answer").await;
                 return;
             }
         };
-        push_turn(self.state.short_term.as_ref(), &stored).await;
+        window::push_turn(self.state.short_term.as_ref(), &stored).await;
         let event = match ending {
             Ending::Complete => ChatEvent::Completed { message: stored },
-            Ending::Failed(error) => ChatEvent::Failed {
-                code: code::UPSTREAM_ERROR,
-                message: error.user_message(),
-                retryable: error.is_retryable(),
-                partial: Some(stored),
-            },
+            Ending::Failed(error) => ChatEvent::Failed { error, partial: Some(stored) },
             Ending::Interrupted => return,
         };
         let completed = matches!(event, ChatEvent::Completed { .. });
@@ -316,7 +349,7 @@ impl ActiveTurn {
             let conversation_id = self.conversation.id;
             tokio::spawn(
                 async move {
-                    if let Err(error) = update_summary(&state, conversation_id).await {
+                    if let Err(error) = summary::update_summary(&state, conversation_id).await {
                         tracing::warn!(%conversation_id, error = format!("{error:#}"), "could not update the running summary");
                     }
                 }
@@ -345,91 +378,26 @@ impl ActiveTurn {
             row.cache_read_input_tokens = tokens(usage.cache_read_input_tokens);
             row.cache_creation_input_tokens = tokens(usage.cache_creation_input_tokens);
         }
-        row.error_code = Set(matches!(ending, Ending::Failed(_)).then(|| code::UPSTREAM_ERROR.to_owned()));
+        row.error_code = Set(match ending {
+            Ending::Failed(error) => Some(error.code().to_owned()),
+            _ => None,
+        });
         row.context_used = Set(context_used);
         row.updated_at = Set(now());
         Ok(row.update(&self.state.db).await?)
     }
 
-    /// Our own failure (not Claude's): mark the answer failed and say so without details.
-    async fn fail_internally(&self) {
+    /// Our own failure (not Claude's): logged here with the turn's context, the answer marked
+    /// failed, and the caller told (the client sees only "internal error").
+    async fn fail_internally(&self, error: AppError, doing: &str) {
+        tracing::error!(error = format!("{error:#}"), "{doing}");
         let mut row: message::ActiveModel = self.assistant_message.clone().into();
         row.status = Set(MessageStatus::Failed);
-        row.error_code = Set(Some(code::INTERNAL.to_owned()));
+        row.error_code = Set(Some(error.code().to_owned()));
         row.updated_at = Set(now());
         let partial = row.update(&self.state.db).await.ok();
-        let _ = self
-            .sender
-            .send(ChatEvent::Failed {
-                code: code::INTERNAL,
-                message: "internal error".into(),
-                retryable: true,
-                partial,
-            })
-            .await;
+        let _ = self.sender.send(ChatEvent::Failed { error, partial }).await;
     }
-}
-
-/// Which memories an answer's context used, with their scores, so the answer can be explained.
-/// Folds the turns that have left the short-term window into the conversation's running
-/// summary, so long conversations keep their thread without sending everything. Runs after a
-/// turn, off the hot path; resumes from `summary_through`.
-pub async fn update_summary(state: &AppState, conversation_id: Uuid) -> anyhow::Result<()> {
-    /// Summarise in batches of at least one exchange, not after every message.
-    const MIN_NEW_MESSAGES: usize = 2;
-    let Some(conversation) = Conversation::find_by_id(conversation_id).one(&state.db).await? else {
-        return Ok(());
-    };
-    let mut left_window = Message::find()
-        .filter(message::Column::ConversationId.eq(conversation_id))
-        .filter(message::Column::Status.ne(MessageStatus::Streaming))
-        .order_by_desc(message::Column::Id)
-        .offset(state.config.chat.window_turns as u64)
-        .limit(200)
-        .all(&state.db)
-        .await?;
-    left_window.retain(|m| conversation.summary_through.is_none_or(|through| m.id > through) && !m.content.is_empty());
-    if left_window.len() < MIN_NEW_MESSAGES {
-        return Ok(());
-    }
-    left_window.reverse();
-    let Some(newest) = left_window.last().map(|m| m.id) else { return Ok(()) };
-
-    let mut transcript = String::new();
-    for message in &left_window {
-        let speaker = if message.role == MessageRole::User { "User" } else { "Assistant" };
-        transcript.push_str(&format!("{speaker}: {}\n", message.content));
-    }
-    let prompt = format!(
-        "Current summary:\n{}\n\nNew turns:\n{transcript}",
-        conversation.summary.as_deref().unwrap_or("(none yet)")
-    );
-    let mut request = MessagesRequest::new(
-        state.config.anthropic.model.clone(),
-        1024,
-        vec![ChatMessage { role: Role::User, content: prompt }],
-    );
-    request.system = vec![crate::llm::SystemBlock::text(
-        "You keep the running summary of a conversation between a user and their assistant. \
-         Rewrite the current summary so it also covers the new turns: keep facts about the user, \
-         decisions, names, numbers and open questions; drop small talk. At most 250 words. \
-         Reply with the summary only.",
-    )];
-    let summary = state.llm.complete(&request).await?.text;
-    if summary.trim().is_empty() {
-        return Ok(());
-    }
-    // Only if nobody summarised meanwhile: the check and the write are one statement.
-    let mut update = Conversation::update_many()
-        .col_expr(conversation::Column::Summary, summary.trim().into())
-        .col_expr(conversation::Column::SummaryThrough, newest.into())
-        .filter(conversation::Column::Id.eq(conversation_id));
-    update = match conversation.summary_through {
-        Some(through) => update.filter(conversation::Column::SummaryThrough.eq(through)),
-        None => update.filter(conversation::Column::SummaryThrough.is_null()),
-    };
-    update.exec(&state.db).await?;
-    Ok(())
 }
 
 /// Runs a whole turn and waits for its end (for clients that do not stream). Returns the user's
@@ -450,10 +418,7 @@ pub async fn send_message(
                 let user_message = user_message.ok_or_else(|| anyhow::anyhow!("turn completed before it started"))?;
                 return Ok((user_message, message));
             }
-            ChatEvent::Failed { code, message, .. } if code == code::UPSTREAM_ERROR => {
-                return Err(AppError::Upstream(message));
-            }
-            ChatEvent::Failed { .. } => return Err(anyhow::anyhow!("the chat turn failed internally").into()),
+            ChatEvent::Failed { error, .. } => return Err(error),
         }
     }
     Err(anyhow::anyhow!("the chat turn ended without an outcome").into())

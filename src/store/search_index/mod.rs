@@ -1,4 +1,4 @@
-//! Keeps each user's search shard ([`crate::store::memory_index::Shard`]) in step with SQL, the
+//! Keeps each user's search shard ([`shard::Shard`]) in step with SQL, the
 //! source of truth.
 //!
 //! Every change to a user's memories increments `users.memory_revision` in the same transaction.
@@ -28,7 +28,9 @@ use uuid::Uuid;
 
 use crate::embed::{self, Embedder};
 use crate::error::AppResult;
-use crate::store::memory_index::{Hit, IndexedMemory, Shard};
+pub mod shard;
+
+pub use shard::{Hit, IndexedMemory, Shard};
 
 /// What changed in a user's memories, for the shard of the process that changed it.
 pub enum Change {
@@ -61,15 +63,16 @@ fn usable_vector(bytes: Option<&[u8]>, made_by: Option<&str>, model: &str) -> Op
     }
 }
 
+/// A user's shard as this process holds it (none until first used).
 #[derive(Default)]
-struct Slot {
+struct Loaded {
     shard: Option<Shard>,
     /// Changed since it was last saved.
     dirty: bool,
 }
 
 struct Entry {
-    slot: Arc<RwLock<Slot>>,
+    cell: Arc<RwLock<Loaded>>,
     /// When it was last used, on `MemoryIndex::clock`.
     last_used: u64,
 }
@@ -81,7 +84,7 @@ pub struct MemoryIndex {
     dimensions: usize,
     /// Shards kept in memory at most; the least recently used saved ones are let go beyond it.
     max_loaded: usize,
-    slots: Mutex<(HashMap<Uuid, Entry>, u64)>,
+    shards: Mutex<(HashMap<Uuid, Entry>, u64)>,
 }
 
 impl MemoryIndex {
@@ -97,29 +100,29 @@ impl MemoryIndex {
             model: info.name.clone(),
             dimensions: info.dimensions,
             max_loaded: max_loaded.max(1),
-            slots: Mutex::new((HashMap::new(), 0)),
+            shards: Mutex::new((HashMap::new(), 0)),
         }
     }
 
-    fn slot(&self, user_id: Uuid) -> Arc<RwLock<Slot>> {
-        let mut guard = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (slots, clock) = &mut *guard;
+    fn cell(&self, user_id: Uuid) -> Arc<RwLock<Loaded>> {
+        let mut guard = self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (shards, clock) = &mut *guard;
         *clock += 1;
         let now = *clock;
-        let slot = {
-            let entry = slots.entry(user_id).or_insert_with(|| Entry { slot: Arc::default(), last_used: now });
+        let cell = {
+            let entry = shards.entry(user_id).or_insert_with(|| Entry { cell: Arc::default(), last_used: now });
             entry.last_used = now;
-            entry.slot.clone()
+            entry.cell.clone()
         };
-        if slots.len() > self.max_loaded {
-            evict(slots, self.max_loaded, user_id);
+        if shards.len() > self.max_loaded {
+            evict(shards, self.max_loaded, user_id);
         }
-        slot
+        cell
     }
 
     /// How many users' shards are in memory.
     pub fn loaded(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.len()
+        self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.len()
     }
 
     /// The user's memories worth ranking for a query (see [`Shard::candidates`]), from a shard
@@ -134,14 +137,14 @@ impl MemoryIndex {
         nearest: usize,
     ) -> AppResult<Vec<Hit>> {
         let revision = current_revision(db, user_id).await?;
-        let slot = self.slot(user_id);
+        let cell = self.cell(user_id);
         {
-            let guard = slot.read().await;
+            let guard = cell.read().await;
             if let Some(shard) = guard.shard.as_ref().filter(|s| s.revision == revision) {
                 return Ok(shard.candidates(query, query_vector, nearest)?);
             }
         }
-        let mut guard = slot.write().await;
+        let mut guard = cell.write().await;
         self.sync(db, embedder, user_id, &mut guard, revision).await?;
         let guard = guard.downgrade();
         let shard = guard.shard.as_ref().context("the shard was just built")?;
@@ -152,8 +155,8 @@ impl MemoryIndex {
     /// seen the revision before it, something else changed too: the shard is left as it is and
     /// the next search reconciles it.
     pub async fn applied(&self, user_id: Uuid, revision: i64, change: Change) {
-        let slot = self.slot(user_id);
-        let mut guard = slot.write().await;
+        let cell = self.cell(user_id);
+        let mut guard = cell.write().await;
         let Some(shard) = guard.shard.as_mut() else { return };
         if shard.revision != revision - 1 {
             return;
@@ -175,9 +178,9 @@ impl MemoryIndex {
 
     /// Drops the user's shard from memory and disk (their data is being deleted).
     pub async fn forget_user(&self, user_id: Uuid) -> anyhow::Result<()> {
-        let entry = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.remove(&user_id);
-        if let Some(Entry { slot, .. }) = entry {
-            let mut guard = slot.write().await;
+        let entry = self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.remove(&user_id);
+        if let Some(Entry { cell, .. }) = entry {
+            let mut guard = cell.write().await;
             guard.shard = None;
             guard.dirty = false;
         }
@@ -200,17 +203,17 @@ impl MemoryIndex {
 
     /// Saves every shard changed since it was last saved. Returns how many were saved.
     pub async fn save_changed(&self) -> usize {
-        let slots: Vec<(Uuid, Arc<RwLock<Slot>>)> = {
-            let slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            slots.0.iter().map(|(id, entry)| (*id, entry.slot.clone())).collect()
+        let shards: Vec<(Uuid, Arc<RwLock<Loaded>>)> = {
+            let shards = self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            shards.0.iter().map(|(id, entry)| (*id, entry.cell.clone())).collect()
         };
         let mut saved = 0;
-        for (user_id, slot) in slots {
+        for (user_id, cell) in shards {
             let (dir, model) = (self.dir.clone(), self.model.clone());
             // Saving a large shard is a moment of disk work: off the async workers, under the
             // shard's lock so the two files agree.
             let result = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
-                let mut guard = slot.blocking_write();
+                let mut guard = cell.blocking_write();
                 let Some(shard) = guard.shard.as_ref().filter(|_| guard.dirty) else { return Ok(false) };
                 shard.save(&dir, &user_id.to_string(), &model)?;
                 guard.dirty = false;
@@ -236,10 +239,10 @@ impl MemoryIndex {
         db: &DatabaseConnection,
         embedder: &dyn Embedder,
         user_id: Uuid,
-        slot: &mut Slot,
+        cell: &mut Loaded,
         revision: i64,
     ) -> anyhow::Result<()> {
-        if slot.shard.is_none() {
+        if cell.shard.is_none() {
             let (dir, model, dimensions) = (self.dir.clone(), self.model.clone(), self.dimensions);
             let loaded = tokio::task::spawn_blocking(move || Shard::load(&dir, &user_id.to_string(), &model, dimensions))
                 .await
@@ -256,11 +259,11 @@ impl MemoryIndex {
                     shard
                 }
             };
-            slot.shard = Some(shard);
+            cell.shard = Some(shard);
         }
-        let Some(mut shard) = slot.shard.take() else { return Ok(()) };
+        let Some(mut shard) = cell.shard.take() else { return Ok(()) };
         if shard.revision == revision {
-            slot.shard = Some(shard);
+            cell.shard = Some(shard);
             return Ok(());
         }
         let started = std::time::Instant::now();
@@ -272,8 +275,8 @@ impl MemoryIndex {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "index shard reconciled with SQL"
         );
-        slot.shard = Some(shard);
-        slot.dirty = true;
+        cell.shard = Some(shard);
+        cell.dirty = true;
         Ok(())
     }
 
@@ -286,7 +289,7 @@ impl MemoryIndex {
         shard: &mut Shard,
     ) -> anyhow::Result<(usize, usize)> {
         type Row = (Uuid, DateTime<Utc>, f64, DateTime<Utc>, String, Option<String>);
-        let rows: Vec<Row> = Memory::find()
+        let rows: Vec<Row> = Memory::find_live(user_id)
             .select_only()
             .columns([
                 memory::Column::Id,
@@ -296,8 +299,6 @@ impl MemoryIndex {
                 memory::Column::Content,
                 memory::Column::EmbeddingModel,
             ])
-            .filter(memory::Column::UserId.eq(user_id))
-            .filter(memory::Column::ValidTo.is_null())
             .into_tuple()
             .all(db)
             .await
@@ -374,10 +375,10 @@ impl MemoryIndex {
 
 /// Lets go of the least recently used shards beyond `max_loaded`, among those with nothing
 /// unsaved and nobody using them (a changed shard goes after the next save). Never `keep`.
-fn evict(slots: &mut HashMap<Uuid, Entry>, max_loaded: usize, keep: Uuid) {
-    let mut by_age: Vec<(u64, Uuid)> = slots.iter().map(|(id, e)| (e.last_used, *id)).collect();
+fn evict(shards: &mut HashMap<Uuid, Entry>, max_loaded: usize, keep: Uuid) {
+    let mut by_age: Vec<(u64, Uuid)> = shards.iter().map(|(id, e)| (e.last_used, *id)).collect();
     by_age.sort_unstable();
-    let mut excess = slots.len().saturating_sub(max_loaded);
+    let mut excess = shards.len().saturating_sub(max_loaded);
     for (_, user_id) in by_age {
         if excess == 0 {
             break;
@@ -385,11 +386,11 @@ fn evict(slots: &mut HashMap<Uuid, Entry>, max_loaded: usize, keep: Uuid) {
         if user_id == keep {
             continue;
         }
-        let evictable = slots.get(&user_id).is_some_and(|entry| {
-            Arc::strong_count(&entry.slot) == 1 && entry.slot.try_read().is_ok_and(|slot| !slot.dirty)
+        let evictable = shards.get(&user_id).is_some_and(|entry| {
+            Arc::strong_count(&entry.cell) == 1 && entry.cell.try_read().is_ok_and(|cell| !cell.dirty)
         });
         if evictable {
-            slots.remove(&user_id);
+            shards.remove(&user_id);
             excess -= 1;
         }
     }

@@ -19,7 +19,8 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{new_id, signals};
+use super::signals;
+use crate::db::new_id;
 use crate::error::AppResult;
 
 pub const INTEREST_HALF_LIFE_DAYS: f64 = 14.0;

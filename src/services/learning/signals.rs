@@ -454,4 +454,51 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn every_topic_request_and_language_of_the_tables_is_recognised() {
+        for (topic, cues) in TOPICS {
+            for cue in *cues {
+                assert!(
+                    topics(&format!("tell me about {cue} today")).iter().any(|(t, _)| t == topic),
+                    "{cue} -> {topic}"
+                );
+            }
+        }
+        for (kind, cues) in REQUESTS {
+            for cue in *cues {
+                assert_eq!(request_kind(&format!("{cue} this for me")), Some(*kind), "{cue}");
+                assert_eq!(request_kind(&format!("Could you {cue} this")), Some(*kind), "could you {cue}");
+            }
+        }
+        let samples = [
+            ("English", "What is the best way to learn this and have fun with my friends?"),
+            ("French", "Je voudrais savoir pour le train et la gare avec vous"),
+            ("Spanish", "Quiero saber el horario de los trenes para mi viaje con usted"),
+            ("German", "Ich möchte wissen, ob die Bahn mit der Karte für mein Kind ist"),
+            ("Portuguese", "Eu quero saber se você vai com uma amiga para o Porto"),
+            ("Italian", "Io sono con il gatto della vicina e non per il cane"),
+        ];
+        assert_eq!(samples.len(), LANGUAGES.len());
+        for (expected, text) in samples {
+            assert_eq!(language(text), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_stated_preference_pattern() {
+        let cases = [
+            ("Please reply in Spanish from now on", ("language", "Spanish")),
+            ("You can call me Bruno", ("preferred_name", "Bruno")),
+            ("I'm a pescatarian", ("diet", "pescatarian")),
+            ("I don't eat pork", ("diet", "no pork")),
+            ("Please use metric units", ("units", "metric")),
+        ];
+        for (message, (key, value)) in cases {
+            let found = stated_preferences(message);
+            assert_eq!(found.len(), 1, "{message}: {found:?}");
+            assert_eq!((found[0].0, found[0].1.as_str()), (key, value), "{message}");
+        }
+        assert!(stated_preferences("What do vegetarians eat in Porto?").is_empty());
+    }
 }

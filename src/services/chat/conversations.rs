@@ -4,9 +4,10 @@ use entity::{conversation, message, prelude::*};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::page::{Order, Page, PageRequest, fetch_page};
-use super::{new_id, now, validate};
+use crate::db::page::{Order, Page, PageRequest, fetch_page};
+use crate::db::{new_id, now};
 use crate::error::{AppError, AppResult};
+use crate::services::validate;
 use crate::store::ShortTermStore;
 
 pub const MAX_TITLE_CHARS: usize = 200;

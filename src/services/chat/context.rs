@@ -11,16 +11,17 @@
 //! the least relevant memories go first, then interests, then the least certain preferences.
 
 use chrono::Utc;
-use entity::enums::{MessageRole, MessageStatus, PreferenceSource};
-use entity::{conversation, learned_pattern, memory, message, preference, prelude::*, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use entity::enums::{MessageRole, PreferenceSource};
+use entity::{conversation, learned_pattern, memory, preference, prelude::*, user};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::retrieval::{self, ScoredMemory};
-use super::style::{self, StyleValue};
-use super::{patterns, preferences};
-use crate::AppState;
+use super::window;
 use crate::error::AppResult;
 use crate::llm::{ChatMessage, Role, SystemBlock};
+use crate::services::learning::style::{self, StyleValue};
+use crate::services::learning::{patterns, preferences};
+use crate::services::memory::retrieval::{self, RELATED_MEMORIES, ScoredMemory};
+use crate::state::AppState;
 use crate::store::Turn;
 
 /// Preferences below this confidence are not stated to the model.
@@ -31,6 +32,7 @@ const TOP_INTERESTS: usize = 3;
 
 /// Long-term memories relevant to the message put in front of Claude for one answer, at most.
 const MEMORIES_IN_CONTEXT: usize = 5;
+
 /// Memories this important are always in the context.
 pub const CORE_IMPORTANCE: f64 = 0.9;
 const CORE_MEMORIES: u64 = 8;
@@ -48,6 +50,9 @@ pub struct AssembledContext {
     pub messages: Vec<ChatMessage>,
     /// The long-term memories included, with their scores.
     pub memories: Vec<ScoredMemory>,
+    /// Every memory found related to the message (best first, at most `RELATED_MEMORIES`),
+    /// included or not.
+    pub related: Vec<ScoredMemory>,
     /// The memories always included (importance ≥ `CORE_IMPORTANCE`).
     pub core_memories: Vec<memory::Model>,
     /// The preferences stated, with their confidence.
@@ -106,16 +111,14 @@ pub async fn assemble(
     let style = style::profile(&state.db, user.id).await?;
     let mut interests =
         patterns::top_interests(&state.db, user.id, now, TOP_INTERESTS, INTEREST_CONFIDENCE_FLOOR).await?;
-    let mut core_memories = Memory::find()
-        .filter(memory::Column::UserId.eq(user.id))
-        .filter(memory::Column::ValidTo.is_null())
+    let mut core_memories = Memory::find_live(user.id)
         .filter(memory::Column::Importance.gte(CORE_IMPORTANCE))
         .order_by_desc(memory::Column::Importance)
         .order_by_desc(memory::Column::Id)
         .limit(CORE_MEMORIES)
         .all(&state.db)
         .await?;
-    let mut memories = match retrieval::search(state, user.id, query, MEMORIES_IN_CONTEXT).await {
+    let related = match retrieval::search(state, user.id, query, RELATED_MEMORIES).await {
         Ok(memories) => memories,
         Err(error) => {
             // An answer without memories beats no answer.
@@ -123,7 +126,12 @@ pub async fn assemble(
             Vec::new()
         }
     };
-    memories.retain(|found| !core_memories.iter().any(|core| core.id == found.memory.id));
+    let mut memories: Vec<ScoredMemory> = related
+        .iter()
+        .filter(|found| !core_memories.iter().any(|core| core.id == found.memory.id))
+        .take(MEMORIES_IN_CONTEXT)
+        .cloned()
+        .collect();
 
     let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
     let system = loop {
@@ -150,7 +158,7 @@ pub async fn assemble(
     };
     let estimated_system_tokens = system.iter().map(|b| estimate_tokens(&b.text)).sum();
 
-    let mut turns = recent_turns(state, conversation.id).await?;
+    let mut turns = window::recent_turns(state, conversation.id).await?;
     if pending {
         turns.push(Turn { message_id: uuid::Uuid::nil(), role: MessageRole::User, content: query.to_owned() });
     }
@@ -158,6 +166,7 @@ pub async fn assemble(
         system,
         messages: to_messages(&turns),
         memories,
+        related,
         core_memories,
         preferences,
         style,
@@ -222,35 +231,6 @@ fn system_blocks(
         system.push(SystemBlock::text(format!("Summary of the earlier part of this conversation:\n{summary}")));
     }
     system
-}
-
-/// The conversation's short-term window: from the short-term store, or rebuilt from SQL on a
-/// miss (or when the store is unreachable: SQL is the source of truth).
-pub async fn recent_turns(state: &AppState, conversation_id: uuid::Uuid) -> AppResult<Vec<Turn>> {
-    match state.short_term.window(conversation_id).await {
-        Ok(Some(turns)) => return Ok(turns),
-        Ok(None) => {}
-        Err(error) => {
-            tracing::warn!(conversation = %conversation_id, error = format!("{error:#}"), "short-term store unavailable; reading the window from SQL");
-        }
-    }
-    let mut rows = Message::find()
-        .filter(message::Column::ConversationId.eq(conversation_id))
-        .filter(message::Column::Status.ne(MessageStatus::Streaming))
-        .order_by_desc(message::Column::Id)
-        .limit(state.config.chat.window_turns as u64)
-        .all(&state.db)
-        .await?;
-    rows.reverse();
-    let turns: Vec<Turn> = rows
-        .into_iter()
-        .filter(|m| !m.content.is_empty())
-        .map(|m| Turn { message_id: m.id, role: m.role, content: m.content })
-        .collect();
-    if let Err(error) = state.short_term.replace(conversation_id, &turns).await {
-        tracing::warn!(conversation = %conversation_id, error = format!("{error:#}"), "could not cache the window");
-    }
-    Ok(turns)
 }
 
 /// Turns as Messages API messages: starting with the user, alternating roles (adjacent turns of

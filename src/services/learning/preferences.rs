@@ -18,8 +18,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{begin_write, lock_user, new_id, now, validate};
+use crate::db::{begin_write, lock_user, new_id, now};
 use crate::error::{AppError, AppResult};
+use crate::services::validate;
 
 pub const MAX_VALUE_CHARS: usize = 1000;
 

@@ -10,9 +10,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{auth, begin_write, memory_index::bump_revision};
-use crate::AppState;
+use super::auth;
+use crate::db::begin_write;
 use crate::error::AppResult;
+use crate::state::AppState;
+use crate::store::search_index::bump_revision;
 
 /// Everything stored about the caller (API key secrets are never stored, only their hashes,
 /// which are left out too; vectors are left out as they are derived from the memories' text).

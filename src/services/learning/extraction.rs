@@ -9,23 +9,26 @@
 //!    UPDATE an existing one (the old text stays in its history), DELETE one that no longer holds
 //!    (retired with its validity dates, still readable), or NOOP.
 //!
-//! Everything is stored through `services::memories`, so duplicates are never stored twice and
-//! every change reaches the index and `memoryEvents`.
+//! Everything is stored through `memory::memories`, so duplicates are never stored twice and
+//! every change reaches the index and `memoryEvents`. How the user wants to be helped (the name
+//! to use, diet, units, language) is a preference (`signals::stated_preferences`), not a memory:
+//! each statement has one owner, and the prompt states it once.
 
 use std::sync::LazyLock;
 
 use entity::enums::{MemoryCategory, MemorySource};
-use entity::{memory, prelude::*};
+use entity::{memory, message, prelude::*};
 use regex::Regex;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::memories::{self, MemoryChanges, NewMemory};
-use super::retrieval;
-use crate::AppState;
 use crate::llm::{ChatMessage, MessagesRequest, Role, SystemBlock, Tool, ToolChoice};
+use crate::services::memory::memories::{self, MemoryChanges, NewMemory};
+use crate::services::memory::retrieval::{self, RELATED_MEMORIES, ScoredMemory};
+use crate::state::AppState;
 
 /// A memory a rule found in a message.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,7 +38,7 @@ pub struct Candidate {
     pub importance: f64,
     /// For single-valued facts, how every memory of this kind starts ("Lives in "): a new one
     /// replaces the old.
-    pub slot: Option<&'static str>,
+    pub supersedes: Option<&'static str>,
 }
 
 struct Rule {
@@ -58,20 +61,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         importance,
         single_valued,
     };
-    // A rule whose pattern captures the whole value itself (no clause after it).
-    let exact = |pattern: &str, template, category, importance| Rule {
-        pattern: Regex::new(&format!(r"(?i)\b{pattern}")).expect("extraction rules are valid regexes"),
-        template,
-        category,
-        importance,
-        single_valued: false,
-    };
     use MemoryCategory::{Fact, Preference};
     vec![
         rule(r"my name is\s+", "Name: {}", Fact, 0.9, true),
-        rule(r"(?:please\s+)?call me\s+", "Wants to be called {}", Preference, 0.9, true),
         rule(r"i(?:'m|’m| am) (?:severely |very )?allergic to\s+", "Allergic to {}", Fact, 1.0, false),
-        exact(r"i(?:'m|’m| am) (?:an? )?(vegetarian|vegan|pescatarian)\b", "{}", Preference, 0.9),
         rule(r"i (?:now )?live in\s+", "Lives in {}", Fact, 0.8, true),
         rule(r"i (?:really )?prefer\s+", "Prefers {}", Preference, 0.7, false),
         rule(r"i (?:now )?work (?:as|at|for)\s+", "Works as/at {}", Fact, 0.7, true),
@@ -88,23 +81,23 @@ pub fn candidates(message: &str) -> Vec<Candidate> {
             if value.is_empty() {
                 continue;
             }
-            let content = if rule.template == "{}" {
-                // "I'm a vegetarian" → "Is vegetarian".
-                format!("Is {}", value.to_lowercase())
-            } else {
-                rule.template.replace("{}", value)
-            };
-            let slot = rule.single_valued.then(|| rule.template.trim_end_matches("{}"));
+            let content = rule.template.replace("{}", value);
+            let supersedes = rule.single_valued.then(|| rule.template.trim_end_matches("{}"));
             if !found.iter().any(|c| c.content.eq_ignore_ascii_case(&content)) {
-                found.push(Candidate { content, category: rule.category, importance: rule.importance, slot });
+                found.push(Candidate { content, category: rule.category, importance: rule.importance, supersedes });
             }
         }
     }
     found
 }
 
+/// The memories the chat turn found related to the message, once its context is assembled. When
+/// the turn ends before that (the sender is dropped), extraction searches by itself.
+pub type Related = oneshot::Receiver<Vec<ScoredMemory>>;
+
 /// Learns from a user's message: the rules first, then Claude when it is configured.
-pub async fn learn_from_message(state: &AppState, user_id: Uuid, message_id: Uuid, message: &str) {
+pub async fn learn_from_message(state: &AppState, message: &message::Model, related: Related) {
+    let (user_id, message_id, message) = (message.user_id, message.id, message.content.as_str());
     for candidate in candidates(message) {
         if let Err(error) = store_rule_candidate(state, user_id, message_id, &candidate).await {
             tracing::warn!(error = format!("{error:#}"), "could not store a memory a rule found");
@@ -112,7 +105,7 @@ pub async fn learn_from_message(state: &AppState, user_id: Uuid, message_id: Uui
     }
     if state.config.anthropic.api_key.is_some()
         && state.config.memory_extraction_llm
-        && let Err(error) = extract_with_claude(state, user_id, message_id, message).await
+        && let Err(error) = extract_with_claude(state, user_id, message_id, message, related).await
     {
         tracing::warn!(error = format!("{error:#}"), "memory extraction by Claude failed; the rules' memories stand");
     }
@@ -124,14 +117,10 @@ async fn store_rule_candidate(
     message_id: Uuid,
     candidate: &Candidate,
 ) -> anyhow::Result<()> {
-    if let Some(prefix) = candidate.slot {
+    if let Some(prefix) = candidate.supersedes {
         // The memory this one supersedes: same kind of single-valued fact, still holding.
-        let previous = Memory::find()
-            .filter(memory::Column::UserId.eq(user_id))
-            .filter(memory::Column::ValidTo.is_null())
-            .filter(memory::Column::Content.starts_with(prefix))
-            .one(&state.db)
-            .await?;
+        let previous =
+            Memory::find_live(user_id).filter(memory::Column::Content.starts_with(prefix)).one(&state.db).await?;
         if let Some(previous) = previous {
             if !previous.content.eq_ignore_ascii_case(&candidate.content) {
                 let changes = MemoryChanges { content: Some(&candidate.content), category: None, importance: None };
@@ -151,8 +140,6 @@ async fn store_rule_candidate(
     Ok(())
 }
 
-/// How many similar memories Claude sees to decide against.
-const SIMILAR_MEMORIES: usize = 8;
 const TOOL_NAME: &str = "update_memories";
 
 const EXTRACTION_PROMPT: &str = "You maintain the long-term memory of a personal assistant about its user. \
@@ -253,8 +240,17 @@ fn category(name: Option<&str>) -> Option<MemoryCategory> {
     })
 }
 
-async fn extract_with_claude(state: &AppState, user_id: Uuid, message_id: Uuid, message: &str) -> anyhow::Result<()> {
-    let similar = retrieval::search(state, user_id, message, SIMILAR_MEMORIES).await?;
+async fn extract_with_claude(
+    state: &AppState,
+    user_id: Uuid,
+    message_id: Uuid,
+    message: &str,
+    related: Related,
+) -> anyhow::Result<()> {
+    let similar = match related.await {
+        Ok(found) => found,
+        Err(_) => retrieval::search(state, user_id, message, RELATED_MEMORIES).await?,
+    };
     let mut known = String::new();
     for (n, found) in similar.iter().enumerate() {
         known.push_str(&format!("[{}] {}\n", n + 1, found.memory.content));
@@ -306,7 +302,7 @@ async fn apply(
     state: &AppState,
     user_id: Uuid,
     message_id: Uuid,
-    similar: &[retrieval::ScoredMemory],
+    similar: &[ScoredMemory],
     operation: &Operation,
 ) -> anyhow::Result<()> {
     let target = || {
@@ -370,10 +366,35 @@ mod tests {
             ),
             ["Name: Ada Lovelace", "Allergic to shellfish", "Lives in Porto", "Prefers the mountains"]
         );
-        assert_eq!(contents("please call me Addie"), ["Wants to be called Addie"]);
-        assert_eq!(contents("I am a Vegetarian, so no meat"), ["Is vegetarian"]);
-        assert_eq!(contents("I'm vegan."), ["Is vegan"]);
         assert_eq!(contents("i work as a nurse at night."), ["Works as/at a nurse at night"]);
+    }
+
+    #[test]
+    fn every_rule_fires_and_single_valued_facts_supersede() {
+        // One statement per rule of the table, in its order.
+        let cases = [
+            ("my name is Ada", "Name: Ada", true),
+            ("I am severely allergic to peanuts", "Allergic to peanuts", false),
+            ("I now live in Lisbon", "Lives in Lisbon", true),
+            ("I really prefer trains", "Prefers trains", false),
+            ("I work at the harbour", "Works as/at the harbour", true),
+            ("my birthday is on 3 May", "Birthday: 3 May", true),
+        ];
+        assert_eq!(cases.len(), RULES.len(), "a rule without a case here");
+        for (message, memory, single_valued) in cases {
+            let found = candidates(message);
+            assert_eq!(found.len(), 1, "{message}: {found:?}");
+            assert_eq!(found[0].content, memory);
+            // A single-valued fact names the prefix its successor replaces.
+            assert_eq!(found[0].supersedes.is_some_and(|p| memory.starts_with(p)), single_valued, "{message}");
+        }
+    }
+
+    #[test]
+    fn how_to_help_is_left_to_preferences() {
+        // Stated once, as a preference (`signals::stated_preferences`), not also as a memory.
+        assert!(contents("please call me Addie").is_empty());
+        assert!(contents("I am a Vegetarian, so no meat").is_empty());
     }
 
     #[test]

@@ -1,0 +1,59 @@
+//! Learning from each message the user sends, off the hot path: memories (`extraction`),
+//! inferred preferences, the style profile and patterns. Failures are logged and never reach
+//! the chat.
+
+use entity::enums::MessageRole;
+use entity::{message, prelude::*};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use super::patterns::{self, Observation};
+use super::{extraction, preferences, signals, style};
+use crate::db::{begin_write, lock_user};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// Everything a user's message teaches. Runs in the background after the message is stored;
+/// `related` brings the memories the turn found for the message (see `extraction`).
+pub async fn after_user_message(state: &AppState, message: &message::Model, related: extraction::Related) {
+    let _turn = state.learning_locks.lock(message.user_id).await;
+    extraction::learn_from_message(state, message, related).await;
+    if let Err(error) = learn_habits_and_style(state, message).await {
+        tracing::warn!(error = format!("{error:#}"), "could not learn from a message");
+    }
+}
+
+/// Preferences, style and patterns from one message, in one transaction holding the user's lock
+/// (so concurrent messages never lose each other's updates, and readers see all or nothing).
+async fn learn_habits_and_style(state: &AppState, message: &message::Model) -> AppResult<()> {
+    let user_id = message.user_id;
+    let txn = begin_write(&state.db).await?;
+    lock_user(&txn, user_id).await?;
+    for (key, value, strength) in signals::stated_preferences(&message.content) {
+        preferences::infer_in(&txn, user_id, key, &value, strength).await?;
+    }
+    // Each message in another language than English is a little evidence that answers should
+    // be in it (English is what Claude assumes anyway).
+    if let Some(language) = signals::language(&message.content).filter(|l| *l != "English") {
+        preferences::infer_in(&txn, user_id, "language", language, 0.25).await?;
+    }
+    let mut evidence = signals::stated_style(&message.content);
+    evidence.extend(signals::implicit_style(&message.content));
+    style::learn(&txn, user_id, &evidence).await?;
+
+    let user_messages = Message::find()
+        .filter(message::Column::ConversationId.eq(message.conversation_id))
+        .filter(message::Column::Role.eq(MessageRole::User))
+        .filter(message::Column::Id.lte(message.id))
+        .count(&txn)
+        .await?;
+    let offset = preferences::find(&txn, user_id, "timezone").await?.and_then(|p| patterns::parse_offset(&p.value));
+    let observation = Observation {
+        message: &message.content,
+        at: message.created_at,
+        offset,
+        starts_conversation: user_messages <= 1,
+    };
+    patterns::observe(&txn, user_id, &observation).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The composition root: [`Application::build`] turns a [`Config`] into a server bound to its
+//! port (tests bind port 0) with every part it needs, and runs it until it is told to stop.
+//! Nothing below this module knows how the parts are put together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use base64::Engine as _;
+use rand::RngCore as _;
+
+use crate::config::{Config, Secret};
+use crate::services::chat;
+use crate::state::AppState;
+use crate::store::pubsub::EventBus;
+use crate::store::search_index::MemoryIndex;
+use crate::store::{InProcessStore, RedisStore, ShortTermStore, WindowPolicy};
+use crate::{db, embed, graphql, http, llm};
+
+/// How often changed index shards are saved to `DATA_DIR/index` (and once more at shutdown).
+const INDEX_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to SQL (migrating it) and the short-term store, and binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect_and_migrate(&config).await?;
+        match chat::recover_abandoned_answers(&db).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(answers = n, "marked answers abandoned mid-stream by a stopped process as interrupted")
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "could not check for abandoned answers"),
+        }
+        let window = WindowPolicy { max_turns: config.chat.window_turns, ..Default::default() };
+        let short_term: Arc<dyn ShortTermStore> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisStore::connect(url, &config.redis_key_prefix, window)
+                    .await
+                    .context("REDIS_URL is set but Redis cannot be used")?,
+            ),
+            None => Arc::new(InProcessStore::new(window)),
+        };
+        let admin_token = match &config.admin_token {
+            Some(token) => token.clone(),
+            None => generated_admin_token(&config),
+        };
+        if config.anthropic.api_key.is_none() {
+            tracing::warn!(
+                "ANTHROPIC_API_KEY is not set: everything works but chat answers, which fail with a clear message"
+            );
+        }
+        let retry = llm::RetryPolicy { max_retries: config.anthropic.max_retries, ..Default::default() };
+        let llm = llm::AnthropicClient::new(&config.anthropic, retry).context("could not set up the HTTP client")?;
+        let embedder = embed::from_config(&config.embedding).context("could not set up the embedder (EMBEDDING_*)")?;
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("could not listen on {address} (is PORT in use?)"))?;
+
+        let memory_index =
+            Arc::new(MemoryIndex::new(config.data_dir.join("index"), embedder.as_ref(), config.memory_index_max_users));
+        let memory_events = Arc::new(match &config.redis_url {
+            Some(url) => EventBus::with_redis(url, format!("{}memory-events", config.redis_key_prefix))
+                .await
+                .context("REDIS_URL is set but Redis cannot be used for events")?,
+            None => EventBus::in_process(),
+        });
+        let state = AppState {
+            db,
+            short_term,
+            config: Arc::new(config),
+            admin_token,
+            llm,
+            embedder,
+            memory_index,
+            memory_events,
+            learning_locks: Arc::default(),
+        };
+        let schema = graphql::build_schema(Some(state.clone()));
+        let router = http::router(schema, state.clone());
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until ctrl-c or SIGTERM, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let address = self.listener.local_addr()?;
+        tracing::info!(
+            %address,
+            database = if self.state.config.is_sqlite() { "sqlite" } else { "postgres" },
+            short_term_store = self.state.short_term.name(),
+            "serving GraphQL at http://{address}/graphql"
+        );
+        // Streamed answers are many small writes: without TCP_NODELAY, Nagle's algorithm and
+        // delayed ACKs hold pieces back for up to ~40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "could not set TCP_NODELAY");
+            }
+        });
+        let index = self.state.memory_index.clone();
+        let saver = tokio::spawn(async move {
+            let mut every = tokio::time::interval(INDEX_SAVE_INTERVAL);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                index.save_changed().await;
+            }
+        });
+        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        saver.abort();
+        let saved = self.state.memory_index.save_changed().await;
+        tracing::info!(shards = saved, "saved the memory index");
+        served
+    }
+}
+
+/// Without `ADMIN_TOKEN`, a newcomer still needs a way to create the first user: make a random
+/// token for this run only and say how to use it. Never a fixed default.
+fn generated_admin_token(config: &Config) -> Secret {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("adm_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let host = if config.host.is_unspecified() { "localhost".to_string() } else { config.host.to_string() };
+    eprintln!(
+        "\nADMIN_TOKEN is not set, so this run uses a one-time admin token:\n\n    {token}\n\n\
+         Create a user (the reply holds their API key):\n\n    \
+         curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer {token}' \\\n      \
+         -H 'Content-Type: application/json' \\\n      \
+         -d '{{\"query\":\"mutation {{ createUser(input: {{displayName: \\\"Ada\\\"}}) {{ user {{ id }} apiKey }} }}\"}}'\n\n\
+         Set ADMIN_TOKEN to keep one token across restarts.\n",
+        port = config.port,
+    );
+    Secret::new(token)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

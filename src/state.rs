@@ -1,0 +1,33 @@
+//! What every request can reach: the parts the composition root (`startup`) put together. It
+//! names only what lies below the services, so every service can take it.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::{Config, Secret};
+use crate::embed::Embedder;
+use crate::llm::AnthropicClient;
+use crate::store::ShortTermStore;
+use crate::store::memory_events::MemoryEvent;
+use crate::store::pubsub::EventBus;
+use crate::store::search_index::MemoryIndex;
+use crate::store::user_locks::UserLocks;
+
+/// Cheap to clone: every part is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub short_term: Arc<dyn ShortTermStore>,
+    pub config: Arc<Config>,
+    /// `ADMIN_TOKEN`, or a random one made for this run.
+    pub admin_token: Secret,
+    pub llm: AnthropicClient,
+    pub embedder: Arc<dyn Embedder>,
+    /// Per-user search shards over long-term memories, kept in step with SQL.
+    pub memory_index: Arc<MemoryIndex>,
+    /// Memory changes, for `memoryEvents` (of every replica, with Redis).
+    pub memory_events: Arc<EventBus<MemoryEvent>>,
+    /// Learning from one user's messages happens one message at a time.
+    pub learning_locks: Arc<UserLocks>,
+}
