@@ -8,6 +8,7 @@ mod fake_anthropic;
 mod helpers;
 mod ws;
 
+mod architecture;
 mod auth;
 mod chat;
 mod conversations;
