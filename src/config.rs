@@ -60,6 +60,9 @@ pub struct Config {
     /// `MEMORY_INDEX_MAX_USERS` (default 1000): users whose memory index shard is kept in memory;
     /// beyond it the least recently used (already saved) shards are let go and reloaded on use.
     pub memory_index_max_users: usize,
+    /// `SHUTDOWN_GRACE_SECONDS` (default 25): after SIGTERM, how long answers in flight may take
+    /// to finish before they are ended (retryable, partial kept).
+    pub shutdown_grace: std::time::Duration,
     pub log_format: LogFormat,
 }
 
@@ -251,6 +254,7 @@ impl Config {
             chat,
             embedding,
             memory_extraction_llm,
+            shutdown_grace: std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 25, 0..=3600)?),
             memory_index_max_users,
             log_format,
         })

@@ -11,6 +11,7 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const UPSTREAM_ERROR: &str = "UPSTREAM_ERROR";
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
 }
 
@@ -27,6 +28,9 @@ pub enum AppError {
     BadInput(String),
     #[error("{0}")]
     RateLimited(String),
+    /// This replica is shutting down (a redeploy): the same request to another one will work.
+    #[error("the server is restarting; send it again to continue")]
+    ShuttingDown,
     /// Claude failed. Shown to the client as the error's user message, never its details.
     #[error("{}", .0.user_message())]
     Upstream(#[from] LlmError),
@@ -49,6 +53,7 @@ impl AppError {
             Self::BadInput(_) => code::BAD_USER_INPUT,
             Self::RateLimited(_) => code::RATE_LIMITED,
             Self::Upstream(_) => code::UPSTREAM_ERROR,
+            Self::ShuttingDown => code::UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => code::INTERNAL,
         }
     }
@@ -69,7 +74,7 @@ impl AppError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Upstream(error) => error.is_retryable(),
-            Self::RateLimited(_) | Self::Database(_) | Self::Internal(_) => true,
+            Self::RateLimited(_) | Self::ShuttingDown | Self::Database(_) | Self::Internal(_) => true,
             Self::Unauthenticated(_) | Self::Forbidden(_) | Self::NotFound(_) | Self::BadInput(_) => false,
         }
     }

@@ -85,6 +85,9 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     if !is_upgrade {
         return Html(graphiql_page()).into_response();
     }
+    if state.app.lifecycle.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the server is restarting; connect again").into_response();
+    }
     let (mut parts, _body) = request.into_parts();
     let mut upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
@@ -145,6 +148,10 @@ fn credential_from_init(payload: &serde_json::Value) -> Option<String> {
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
+    if state.app.lifecycle.is_draining() {
+        // Shutting down: send new work elsewhere while the answers in flight finish.
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining" }))).into_response();
+    }
     let sql = state.app.db.ping().await.map_err(|e| format!("{e}"));
     let short_term = state.app.short_term.ping().await.map_err(|e| format!("{e:#}"));
     let status = |r: &Result<(), String>| if r.is_ok() { "ok" } else { "unavailable" };

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
@@ -13,14 +14,14 @@ use rand::RngCore as _;
 
 use crate::config::{Config, Secret};
 use crate::services::chat;
-use crate::state::AppState;
+use crate::state::{AppState, Lifecycle};
 use crate::store::pubsub::EventBus;
 use crate::store::search_index::MemoryIndex;
 use crate::store::{InProcessStore, RedisStore, ShortTermStore, WindowPolicy};
 use crate::{db, embed, graphql, http, llm};
 
 /// How often changed index shards are saved to `DATA_DIR/index` (and once more at shutdown).
-const INDEX_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const INDEX_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -84,6 +85,7 @@ impl Application {
             memory_index,
             memory_events,
             learning_locks: Arc::default(),
+            lifecycle: Lifecycle::default(),
         };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(schema, state.clone());
@@ -103,7 +105,10 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// Serves until `shutdown` completes, then drains: `/readyz` answers 503 and no new answer
+    /// starts, while the answers in flight get `SHUTDOWN_GRACE_SECONDS` to finish; those still
+    /// running then are ended (retryable, partial kept). Then the listener closes, requests in
+    /// flight finish, and the index shards are saved.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let address = self.listener.local_addr()?;
         tracing::info!(
@@ -128,12 +133,34 @@ impl Application {
                 index.save_changed().await;
             }
         });
-        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        let drained = drain(self.state.lifecycle.clone(), self.state.config.shutdown_grace, shutdown);
+        let served = axum::serve(listener, self.router).with_graceful_shutdown(drained).await;
         saver.abort();
         let saved = self.state.memory_index.save_changed().await;
         tracing::info!(shards = saved, "saved the memory index");
         served
     }
+}
+
+/// Waits for `shutdown`, then drains the answers in flight (see [`Application::run_until`]).
+async fn drain(lifecycle: Lifecycle, grace: Duration, shutdown: impl Future<Output = ()>) {
+    shutdown.await;
+    lifecycle.start_draining();
+    tracing::info!(
+        answers = lifecycle.turns.len(),
+        grace_seconds = grace.as_secs(),
+        "draining: /readyz is 503, no new answers; letting the answers in flight finish"
+    );
+    if tokio::time::timeout(grace, lifecycle.turns.wait()).await.is_err() {
+        tracing::warn!(
+            answers = lifecycle.turns.len(),
+            "grace period over: ending the answers still streaming (retryable, partial answers kept)"
+        );
+        lifecycle.ending.cancel();
+        lifecycle.turns.wait().await;
+    }
+    // The last events of the answers are on their way to the sockets.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// Without `ADMIN_TOKEN`, a newcomer still needs a way to create the first user: make a random

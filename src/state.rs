@@ -2,8 +2,11 @@
 //! names only what lies below the services, so every service can take it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Secret};
 use crate::embed::Embedder;
@@ -30,4 +33,28 @@ pub struct AppState {
     pub memory_events: Arc<EventBus<MemoryEvent>>,
     /// Learning from one user's messages happens one message at a time.
     pub learning_locks: Arc<UserLocks>,
+    pub lifecycle: Lifecycle,
+}
+
+/// The replica's life: serving, then, after SIGTERM, draining: not ready any more (`/readyz`
+/// answers 503 so the platform routes elsewhere), no new answers, the running ones given the
+/// grace period and then ended (retryable, partial kept).
+#[derive(Clone, Default)]
+pub struct Lifecycle {
+    draining: Arc<AtomicBool>,
+    /// The answers streaming now.
+    pub turns: TaskTracker,
+    /// Cancelled when the grace period is over: the answers still running end.
+    pub ending: CancellationToken,
+}
+
+impl Lifecycle {
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.turns.close();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
 }

@@ -14,6 +14,7 @@ mod chat;
 mod container_start;
 mod conversations;
 mod embedding;
+mod graceful_shutdown;
 mod health;
 mod isolation;
 mod learning;

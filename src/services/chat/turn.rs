@@ -93,13 +93,17 @@ pub async fn preview(
 }
 
 /// Checks and records the user's message and starts the answer. Errors here (bad input,
-/// unknown conversation, too many streams) happen before anything is stored.
+/// unknown conversation, too many streams, a replica shutting down) happen before anything is
+/// stored.
 pub async fn start_turn(
     state: &AppState,
     user_id: Uuid,
     conversation_id: Uuid,
     text: &str,
 ) -> AppResult<mpsc::Receiver<ChatEvent>> {
+    if state.lifecycle.is_draining() {
+        return Err(AppError::ShuttingDown);
+    }
     let limits = &state.config.chat;
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
     let text = text.as_str();
@@ -128,7 +132,8 @@ pub async fn start_turn(
         sender,
         found_sender: Some(found_sender),
     };
-    tokio::spawn(
+    // Tracked, so a replica that is shutting down lets it finish (or ends it) before it exits.
+    state.lifecycle.turns.spawn(
         async move {
             turn.run().await;
             slot.release().await;
@@ -282,9 +287,11 @@ impl ActiveTurn {
     /// Streams the answer to the caller as it arrives; returns how it ended.
     async fn relay(&self, request: &MessagesRequest, accumulator: &mut MessageAccumulator) -> Ending {
         let sender = &self.sender;
+        let ending = &self.state.lifecycle.ending;
         let mut stream = tokio::select! {
             biased;
             () = sender.closed() => return Ending::Interrupted,
+            () = ending.cancelled() => return Ending::Failed(AppError::ShuttingDown),
             started = self.state.llm.stream(request) => match started {
                 Ok(stream) => stream,
                 Err(error) => return Ending::Failed(error.into()),
@@ -294,6 +301,7 @@ impl ActiveTurn {
             let event = tokio::select! {
                 biased;
                 () = sender.closed() => return Ending::Interrupted,
+                () = ending.cancelled() => return Ending::Failed(AppError::ShuttingDown),
                 event = stream.next() => event,
             };
             let event = match event {
