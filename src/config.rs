@@ -63,6 +63,8 @@ pub struct Config {
     /// `SHUTDOWN_GRACE_SECONDS` (default 25): after SIGTERM, how long answers in flight may take
     /// to finish before they are ended (retryable, partial kept).
     pub shutdown_grace: std::time::Duration,
+    /// `METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
+    pub metrics_token: Option<Secret>,
     pub log_format: LogFormat,
 }
 
@@ -254,6 +256,7 @@ impl Config {
             chat,
             embedding,
             memory_extraction_llm,
+            metrics_token: get("METRICS_TOKEN").map(Secret::new),
             shutdown_grace: std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 25, 0..=3600)?),
             memory_index_max_users,
             log_format,

@@ -36,7 +36,9 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(HttpState { schema, app })
+        .layer(axum::middleware::from_fn(count_requests))
         // Keys travel in the Authorization header, not cookies, so any origin may call the API.
         .layer(
             CorsLayer::new()
@@ -108,7 +110,8 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         upgrade = upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS);
     }
     let app = state.app.clone();
-    upgrade.on_upgrade(move |socket| {
+    upgrade.on_upgrade(move |socket| async move {
+        let _open = OpenSocket::new();
         GraphQLWebSocket::new(socket, state.schema, protocol)
             .on_connection_init(move |payload| async move {
                 let credential = credential_from_init(&payload);
@@ -120,7 +123,59 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
                 Ok(data)
             })
             .serve()
+            .await
     })
+}
+
+/// Keeps `websocket_connections_open` right however a socket ends.
+struct OpenSocket;
+
+impl OpenSocket {
+    fn new() -> Self {
+        metrics::gauge!("websocket_connections_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::gauge!("websocket_connections_open").decrement(1.0);
+    }
+}
+
+/// Counts requests by route and status, and times them (a WebSocket's time is its upgrade).
+async fn count_requests(request: Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(started.elapsed());
+    response
+}
+
+/// Prometheus metrics; with `METRICS_TOKEN` set, only for `Authorization: Bearer <it>`.
+async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.app.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let matches = given
+            .is_some_and(|given| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.expose().as_bytes()).into());
+        if !matches {
+            return (StatusCode::UNAUTHORIZED, "metrics need Authorization: Bearer <METRICS_TOKEN>").into_response();
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::metrics().render()).into_response()
 }
 
 fn client_first_protocol(headers: &HeaderMap) -> Option<&'static str> {

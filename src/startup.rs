@@ -32,6 +32,8 @@ pub struct Application {
 impl Application {
     /// Connects to SQL (migrating it) and the short-term store, and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // The metrics recorder is in place before anything records.
+        crate::telemetry::metrics();
         let db = db::connect_and_migrate(&config).await?;
         match chat::recover_abandoned_answers(&db).await {
             Ok(0) => {}

@@ -56,7 +56,11 @@ async fn work(inner: std::sync::Arc<dyn Embedder>, mut receiver: mpsc::Receiver<
             }
         }
         let all: Vec<String> = batch.iter().flat_map(|r| r.texts.iter().cloned()).collect();
-        match inner.embed(&all).await {
+        let started = std::time::Instant::now();
+        let embedded = inner.embed(&all).await;
+        metrics::histogram!("embedding_batch_texts").record(all.len() as f64);
+        metrics::histogram!("embedding_batch_seconds").record(started.elapsed());
+        match embedded {
             Ok(vectors) if vectors.len() == all.len() => {
                 let mut vectors = vectors.into_iter();
                 for request in batch {

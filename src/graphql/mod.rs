@@ -2,6 +2,7 @@
 
 mod connection;
 mod errors;
+mod metrics;
 mod mutation;
 mod query;
 mod subscription;
@@ -32,6 +33,7 @@ pub const MAX_COMPLEXITY: usize = 5000;
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .extension(ErrorCodes)
+        .extension(metrics::OperationMetrics)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(state) = state {

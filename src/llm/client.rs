@@ -48,7 +48,7 @@ impl AnthropicClient {
     /// errors, an `error` event first) are retried per the policy; nothing is retried after.
     pub async fn stream(&self, request: &MessagesRequest) -> Result<MessageStream, LlmError> {
         let body = with_stream_flag(request, true)?;
-        self.with_retries("messages (stream)", || async {
+        self.with_retries(request.purpose, true, || async {
             let response = self.post("/v1/messages", &body).await?;
             let mut events = decode_events(response);
             match events.next().await {
@@ -64,24 +64,36 @@ impl AnthropicClient {
     /// A whole answer in one response (for background work such as memory extraction).
     pub async fn complete(&self, request: &MessagesRequest) -> Result<CompletedMessage, LlmError> {
         let body = with_stream_flag(request, false)?;
-        self.with_retries("messages", || async {
-            let response = self.post("/v1/messages", &body).await?;
-            let message: WholeMessage = response.json().await.map_err(|e| LlmError::Decode(e.to_string()))?;
-            Ok(message.into())
-        })
-        .await
+        let reply = self
+            .with_retries(request.purpose, false, || async {
+                let response = self.post("/v1/messages", &body).await?;
+                let message: WholeMessage = response.json().await.map_err(|e| LlmError::Decode(e.to_string()))?;
+                Ok(CompletedMessage::from(message))
+            })
+            .await?;
+        super::record_usage(request.purpose, &reply.usage);
+        Ok(reply)
     }
 
-    async fn with_retries<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, LlmError>
+    /// Runs `attempt`, retrying per the policy; counts each call, retry and failure by purpose.
+    async fn with_retries<T, F, Fut>(&self, purpose: &'static str, stream: bool, mut attempt: F) -> Result<T, LlmError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, LlmError>>,
     {
         let mut retry = 0;
+        let what = if stream { "messages (stream)" } else { "messages" };
+        metrics::counter!("claude_calls_total", "purpose" => purpose).increment(1);
         loop {
-            match attempt().await {
+            let outcome = attempt().await;
+            if let Err(error) = &outcome {
+                metrics::counter!("claude_errors_total", "purpose" => purpose, "kind" => error.kind_label())
+                    .increment(1);
+            }
+            match outcome {
                 Ok(value) => return Ok(value),
                 Err(error) if retry < self.retry.max_retries && error.is_retryable() => {
+                    metrics::counter!("claude_retries_total", "purpose" => purpose).increment(1);
                     let server_asked = match &error {
                         LlmError::Api { retry_after, .. } => *retry_after,
                         _ => None,

@@ -86,7 +86,38 @@ pub enum LlmError {
     Decode(String),
 }
 
+impl ApiErrorKind {
+    /// The kind as a metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Authentication => "authentication",
+            Self::Billing => "billing",
+            Self::Permission => "permission",
+            Self::NotFound => "not_found",
+            Self::RequestTooLarge => "request_too_large",
+            Self::RateLimit => "rate_limit",
+            Self::Api => "api",
+            Self::Timeout => "timeout",
+            Self::Overloaded => "overloaded",
+            Self::Other => "other",
+        }
+    }
+}
+
 impl LlmError {
+    /// What kind of failure, as a metrics label.
+    pub fn kind_label(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "not_configured",
+            Self::Api { kind, .. } => kind.label(),
+            Self::Connection(_) => "connection",
+            Self::Stream(_) => "stream",
+            Self::Incomplete => "incomplete",
+            Self::Decode(_) => "decode",
+        }
+    }
+
     /// Whether a user may reasonably try the same thing again.
     pub fn is_retryable(&self) -> bool {
         match self {

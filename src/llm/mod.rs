@@ -14,3 +14,16 @@ pub use retry::RetryPolicy;
 pub use types::{
     CacheControl, ChatMessage, CompletedMessage, MessagesRequest, Role, SystemBlock, Tool, ToolChoice, Usage,
 };
+
+/// Counts the tokens a call used, by purpose and kind (input, output, cache read, cache write).
+pub fn record_usage(purpose: &'static str, usage: &Usage) {
+    let kinds = [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_input_tokens),
+        ("cache_write", usage.cache_creation_input_tokens),
+    ];
+    for (kind, tokens) in kinds {
+        metrics::counter!("claude_tokens_total", "purpose" => purpose, "kind" => kind).increment(tokens);
+    }
+}

@@ -84,6 +84,9 @@ pub struct MessagesRequest {
     /// An opaque id of the end user (never personal data), for Anthropic's abuse detection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
+    /// What the call is for (`chat`, `extraction`, `summary`): a metrics label, never sent.
+    #[serde(skip)]
+    pub purpose: &'static str,
 }
 
 impl MessagesRequest {
@@ -97,6 +100,7 @@ impl MessagesRequest {
             tool_choice: None,
             temperature: None,
             metadata: None,
+            purpose: "chat",
         }
     }
 }

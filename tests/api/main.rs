@@ -19,6 +19,7 @@ mod health;
 mod isolation;
 mod learning;
 mod memories;
+mod metrics;
 mod model_install;
 mod preferences;
 mod scenarios;

@@ -55,6 +55,7 @@ pub async fn update_summary(state: &AppState, conversation_id: Uuid) -> anyhow::
         1024,
         vec![ChatMessage { role: Role::User, content: prompt }],
     );
+    request.purpose = "summary";
     request.system = vec![SystemBlock::text(
         "You keep the running summary of a conversation between a user and their assistant. \
          Rewrite the current summary so it also covers the new turns: keep facts about the user, \

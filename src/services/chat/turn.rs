@@ -7,7 +7,7 @@
 //! final state (COMPLETE, FAILED or INTERRUPTED) with what arrived.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use entity::enums::{MessageRole, MessageStatus};
 use entity::{conversation, message, prelude::*, user};
@@ -101,6 +101,7 @@ pub async fn start_turn(
     conversation_id: Uuid,
     text: &str,
 ) -> AppResult<mpsc::Receiver<ChatEvent>> {
+    let began = Instant::now();
     if state.lifecycle.is_draining() {
         return Err(AppError::ShuttingDown);
     }
@@ -130,6 +131,7 @@ pub async fn start_turn(
         user_message,
         assistant_message,
         sender,
+        began,
         found_sender: Some(found_sender),
     };
     // Tracked, so a replica that is shutting down lets it finish (or ends it) before it exits.
@@ -240,6 +242,8 @@ struct ActiveTurn {
     user_message: message::Model,
     assistant_message: message::Model,
     sender: mpsc::Sender<ChatEvent>,
+    /// When the turn was asked for (time to first token counts from it).
+    began: Instant,
     /// Where the memories the context found go, for the message's learning.
     found_sender: Option<oneshot::Sender<Vec<ScoredMemory>>>,
 }
@@ -297,6 +301,7 @@ impl ActiveTurn {
                 Err(error) => return Ending::Failed(error.into()),
             },
         };
+        let mut first_text = true;
         loop {
             let event = tokio::select! {
                 biased;
@@ -312,9 +317,15 @@ impl ActiveTurn {
             };
             match accumulator.apply(&event) {
                 Ok(Accumulated::Text(text)) => {
+                    if first_text {
+                        first_text = false;
+                        metrics::histogram!("chat_time_to_first_token_seconds").record(self.began.elapsed());
+                    }
+                    let relayed = Instant::now();
                     if sender.send(ChatEvent::Delta(text.to_owned())).await.is_err() {
                         return Ending::Interrupted;
                     }
+                    metrics::histogram!("chat_delta_relay_seconds").record(relayed.elapsed());
                 }
                 Ok(Accumulated::Nothing) => {}
                 Err(error) => return Ending::Failed(error.into()),
@@ -345,6 +356,15 @@ impl ActiveTurn {
             }
         };
         window::push_turn(self.state.short_term.as_ref(), &stored).await;
+        if !answer.id.is_empty() {
+            crate::llm::record_usage("chat", &answer.usage);
+        }
+        let outcome = match &ending {
+            Ending::Complete => "complete",
+            Ending::Failed(_) => "failed",
+            Ending::Interrupted => "interrupted",
+        };
+        metrics::counter!("chat_turns_total", "outcome" => outcome).increment(1);
         let event = match ending {
             Ending::Complete => ChatEvent::Completed { message: stored },
             Ending::Failed(error) => ChatEvent::Failed { error, partial: Some(stored) },

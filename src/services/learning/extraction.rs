@@ -265,6 +265,7 @@ async fn extract_with_claude(
         1024,
         vec![ChatMessage { role: Role::User, content: prompt }],
     );
+    request.purpose = "extraction";
     request.system = vec![SystemBlock::text(EXTRACTION_PROMPT)];
     request.tools = vec![extraction_tool()];
     request.tool_choice = Some(ToolChoice::Tool { name: TOOL_NAME.into() });
@@ -276,6 +277,14 @@ async fn extract_with_claude(
     };
     let operations: Operations = serde_json::from_value(call.input)?;
     for operation in operations.operations {
+        let action = match operation.action.to_ascii_uppercase().as_str() {
+            "ADD" => "add",
+            "UPDATE" => "update",
+            "DELETE" => "delete",
+            "NOOP" => "noop",
+            _ => "unknown",
+        };
+        metrics::counter!("memory_extraction_operations_total", "action" => action).increment(1);
         if let Err(error) = apply(state, user_id, message_id, &similar, &operation).await {
             tracing::warn!(error = format!("{error:#}"), ?operation, "a memory change Claude proposed was not applied");
         }

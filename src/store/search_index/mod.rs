@@ -117,6 +117,7 @@ impl MemoryIndex {
         if shards.len() > self.max_loaded {
             evict(shards, self.max_loaded, user_id);
         }
+        metrics::gauge!("memory_index_shards_loaded").set(shards.len() as f64);
         cell
     }
 
@@ -269,6 +270,8 @@ impl MemoryIndex {
         let started = std::time::Instant::now();
         // On error the shard stays unloaded and the next search starts over.
         let (added, removed) = self.reconcile(db, embedder, user_id, &mut shard).await?;
+        metrics::counter!("memory_index_reconciles_total").increment(1);
+        metrics::histogram!("memory_index_reconcile_seconds").record(started.elapsed());
         shard.revision = revision;
         tracing::info!(
             user = %user_id, revision, added, removed, memories = shard.len(),
