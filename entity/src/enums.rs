@@ -32,7 +32,8 @@ pub enum MessageStatus {
     /// The model failed while writing it; the content is what arrived before the failure.
     #[sea_orm(string_value = "failed")]
     Failed,
-    /// The client went away while it was being written; the content is what arrived until then.
+    /// The client went away (or the server stopped) while it was being written; the content is
+    /// what arrived until then.
     #[sea_orm(string_value = "interrupted")]
     Interrupted,
 }
@@ -70,7 +71,7 @@ pub enum MemorySource {
     /// The user asked to remember it (`remember`).
     #[sea_orm(string_value = "explicit")]
     Explicit,
-    /// Extracted from a conversation by the model.
+    /// Extracted from a conversation by Claude.
     #[sea_orm(string_value = "extracted")]
     Extracted,
     /// Caught by a deterministic rule ("my name is ...").
@@ -112,10 +113,11 @@ pub enum PreferenceSource {
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
 pub enum Rating {
-    /// A good answer.
+    /// A good answer: what it looked like (length, structure, examples) is reinforced in the
+    /// style profile.
     #[sea_orm(string_value = "up")]
     Up,
-    /// A poor answer.
+    /// A poor answer: the reason given, if any, moves the style profile.
     #[sea_orm(string_value = "down")]
     Down,
 }

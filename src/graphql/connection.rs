@@ -1,8 +1,11 @@
 //! Relay connections over the services' keyset pages. A cursor is an opaque token made from
 //! the item's id.
+//!
+//! The connection, edge and page-info types are ours rather than async-graphql's `Connection`:
+//! its types carry no description of their own, and a client reading the schema needs to know
+//! what each list holds, in which order and how to page it. The shape is Relay's, field for field.
 
-use async_graphql::connection::{Connection, Edge};
-use async_graphql::{ID, OutputType};
+use async_graphql::{ID, SimpleObject};
 use base64::Engine as _;
 use uuid::Uuid;
 
@@ -55,10 +58,86 @@ macro_rules! keyed {
 }
 keyed!(entity::conversation::Model, entity::message::Model, entity::memory::Model);
 
-pub fn connection<M: Keyed, N: OutputType>(page: Page<M>, to_node: impl Fn(M) -> N) -> Connection<String, N> {
-    let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
-    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(encode_cursor(item.key()), to_node(item))));
-    connection
+/// Where a page sits in its list, and the cursors to move from it.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// True when items come before this page. Paging backward (`last`), whether more are left
+    /// before it; paging forward, true whenever `after` was given.
+    pub has_previous_page: bool,
+    /// True when items come after this page. Paging forward (`first`), whether more are left
+    /// after it; paging backward, true whenever `before` was given.
+    pub has_next_page: bool,
+    /// The cursor of the page's first item, to pass as `before` for the page before it (null
+    /// when the page is empty).
+    pub start_cursor: Option<String>,
+    /// The cursor of the page's last item, to pass as `after` for the next page (null when the
+    /// page is empty).
+    pub end_cursor: Option<String>,
+}
+
+/// One page of a list, in the list's own order.
+pub struct Connection<N> {
+    pub(super) edges: Vec<Edge<N>>,
+    pub(super) page_info: PageInfo,
+}
+
+/// An item of a page with its cursor.
+pub struct Edge<N> {
+    pub(super) cursor: String,
+    pub(super) node: N,
+}
+
+/// The GraphQL types of one kind of connection: `$connection` and `$edge` name them, and the
+/// descriptions say what the list holds and in which order.
+macro_rules! connection_types {
+    ($node:ty, $connection:tt, $connection_doc:tt, $edge:tt, $edge_doc:tt) => {
+        #[doc = $connection_doc]
+        #[async_graphql::Object(name = $connection)]
+        impl $crate::graphql::connection::Connection<$node> {
+            /// Where this page sits in the list, and the cursors to move from it.
+            async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
+                &self.page_info
+            }
+
+            /// The page's items with their cursors, in the list's order.
+            async fn edges(&self) -> &[$crate::graphql::connection::Edge<$node>] {
+                &self.edges
+            }
+
+            /// The page's items without their cursors, in the list's order.
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|edge| &edge.node).collect()
+            }
+        }
+
+        #[doc = $edge_doc]
+        #[async_graphql::Object(name = $edge)]
+        impl $crate::graphql::connection::Edge<$node> {
+            /// The item.
+            async fn node(&self) -> &$node {
+                &self.node
+            }
+
+            /// An opaque cursor for this item: pass it as `after` or `before` to page from here.
+            async fn cursor(&self) -> &str {
+                &self.cursor
+            }
+        }
+    };
+}
+pub(crate) use connection_types;
+
+/// One page of `M` rows as a connection of `N` nodes.
+pub fn connection<M: Keyed, N>(page: Page<M>, to_node: impl Fn(M) -> N) -> Connection<N> {
+    let edges: Vec<Edge<N>> =
+        page.items.into_iter().map(|item| Edge { cursor: encode_cursor(item.key()), node: to_node(item) }).collect();
+    let page_info = PageInfo {
+        has_previous_page: page.has_previous_page,
+        has_next_page: page.has_next_page,
+        start_cursor: edges.first().map(|edge| edge.cursor.clone()),
+        end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+    };
+    Connection { edges, page_info }
 }
 
 /// Parses an `ID` argument; ids are UUIDs.

@@ -1,23 +1,62 @@
-//! The GraphQL API: one schema, thin resolvers that call the services.
+//! The GraphQL API: one schema, split by domain. Each domain module (`account`, `chat`,
+//! `memory`, `learning`, `server`) holds its object types and its part of the roots; the roots
+//! here merge them. Resolvers stay thin: they parse arguments, call the services and convert.
+//! Doc comments and `desc` attributes are the descriptions clients read in introspection.
 
+mod account;
+mod chat;
 mod connection;
 mod errors;
+mod learning;
+mod memory;
 mod metrics;
-mod mutation;
-mod query;
-mod subscription;
-mod types;
+mod server;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 
 pub use errors::{ErrorCodes, client_message, error_response};
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
-pub use subscription::SubscriptionRoot;
 
 use crate::error::AppResult;
 use crate::services::account::auth::Caller;
 use crate::state::AppState;
+
+/// What a client can read. Every field needs a user's API key (`Authorization: Bearer <key>`)
+/// and sees only that user's data, unless its description says otherwise: without a key, or
+/// with an unknown or revoked one, a field fails with `extensions.code` UNAUTHENTICATED; with
+/// the admin token, FORBIDDEN. Any field may fail with INTERNAL (the detail goes to the server's
+/// log, never to the client). Another user's object reads exactly like one that does not exist:
+/// NOT_FOUND. Malformed queries, and queries nested deeper than 16 levels or more complex than
+/// 5000, are refused with BAD_USER_INPUT.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    account::AccountQuery,
+    chat::ChatQuery,
+    memory::MemoryQuery,
+    learning::LearningQuery,
+    server::ServerQuery,
+);
+
+/// What a client can change. Every field needs a user's API key (`Authorization: Bearer
+/// <key>`) and acts only on that user's data, unless its description says otherwise: without a
+/// key, or with an unknown or revoked one, a field fails with `extensions.code`
+/// UNAUTHENTICATED; with the admin token, FORBIDDEN. Any field may fail with INTERNAL (the
+/// detail goes to the server's log, never to the client). Another user's object reads exactly
+/// like one that does not exist: NOT_FOUND.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    account::AccountMutation,
+    chat::ChatMutation,
+    memory::MemoryMutation,
+    learning::LearningMutation,
+);
+
+/// What a client can follow as it happens, over WebSocket at `/graphql` (`graphql-transport-ws`
+/// or the legacy `graphql-ws` subprotocol). Authenticate in the `connection_init` payload:
+/// `{"authorization": "Bearer <key>"}`. Every subscription needs a user's API key: without one,
+/// or with an unknown or revoked one, it fails with `extensions.code` UNAUTHENTICATED; with the
+/// admin token, FORBIDDEN.
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(chat::ChatSubscription, memory::MemorySubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -26,12 +65,13 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub type GqlResult<T> = async_graphql::Result<T>;
 
 /// Deep enough for GraphiQL's introspection query, shallow enough to stop abusive nesting.
+/// (The root descriptions above state both limits to clients.)
 pub const MAX_DEPTH: usize = 16;
 pub const MAX_COMPLEXITY: usize = 5000;
 
 /// Builds the schema. `state` is absent only when the schema is built to print its SDL.
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .extension(ErrorCodes)
         .extension(metrics::OperationMetrics)
         .limit_depth(MAX_DEPTH)

@@ -83,7 +83,10 @@ async fn the_server_reports_and_uses_the_real_model() {
 
 #[tokio::test]
 async fn without_a_model_the_fallback_announces_itself() {
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("EMBEDDING_PROVIDER", "auto")]).await.unwrap();
+    // With downloading off (a first run kept offline), `auto` finds no model and says so.
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("EMBEDDING_PROVIDER", "auto"), ("EMBEDDING_DOWNLOAD", "false")])
+        .await
+        .unwrap();
     let info = app.gql(None, "{ serverInfo { embedder { name degraded } } }", json!({})).await;
     assert_eq!(info["data"]["serverInfo"]["embedder"], json!({ "name": "hashing-fallback", "degraded": true }));
 }

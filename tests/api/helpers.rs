@@ -124,6 +124,8 @@ impl TestApp {
         vars.insert("ANTHROPIC_API_KEY", "sk-ant-test-key".into());
         // Most tests need no model; the embedding tests ask for the real one.
         vars.insert("EMBEDDING_PROVIDER", "fallback".into());
+        // Tests never install the model from the network (`model_install` uses a local index).
+        vars.insert("EMBEDDING_DOWNLOAD", "false".into());
         if backend == Backend::Postgres {
             let admin_url = postgres_url()?;
             vars.insert("DATABASE_URL", fresh_postgres_database(&admin_url).await);
