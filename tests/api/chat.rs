@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fake_anthropic::{DEFAULT_SUMMARY, Ending, Reply, StreamReply};
-use crate::helpers::{TestApp, error_code, error_message};
+use crate::helpers::{TestApp, error_code, error_message, eventually};
 use crate::ws::{CHAT, Frame, GqlSocket, Protocol};
 
 crate::on_both_backends!(
@@ -162,12 +162,7 @@ async fn overload_before_the_stream_is_retried(app: TestApp) {
 async fn errors_that_will_not_pass_fail_at_once(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let conversation = conversation(&app, &key).await;
-    app.anthropic.push_stream(Reply::Status {
-        status: 400,
-        error_type: "invalid_request_error",
-        retry_after_ms: None,
-        should_retry: None,
-    });
+    app.anthropic.push_stream(Reply::error(400, "invalid_request_error"));
     let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello").await;
     let failed = events.last().unwrap();
     assert_eq!(typename(failed), "ChatFailed");
@@ -178,12 +173,7 @@ async fn errors_that_will_not_pass_fail_at_once(app: TestApp) {
     assert_eq!(app.anthropic.stream_requests().len(), 1, "a 400 is not retried");
 
     // A 529 that says not to retry is not retried either, and is retryable for the user later.
-    app.anthropic.push_stream(Reply::Status {
-        status: 529,
-        error_type: "overloaded_error",
-        retry_after_ms: None,
-        should_retry: Some(false),
-    });
+    app.anthropic.push_stream(Reply::error_with(529, "overloaded_error", &[("x-should-retry", "false")]));
     let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello again").await;
     assert_eq!(typename(events.last().unwrap()), "ChatFailed");
     assert_eq!(app.anthropic.stream_requests().len(), 2);
@@ -246,10 +236,12 @@ async fn leaving_drops_the_upstream_and_keeps_the_partial(app: TestApp) {
         } else {
             socket.close().await;
         }
-        assert!(
-            app.anthropic.wait_for(Duration::from_secs(5), |fake| fake.dropped_streams() == i + 1).await,
-            "{protocol:?}: the upstream stream must be dropped when the client leaves"
-        );
+        eventually(
+            &format!("{protocol:?}: the upstream stream to be dropped when the client leaves"),
+            || async { app.anthropic.dropped_streams() },
+            |dropped| *dropped == i + 1,
+        )
+        .await;
         let mut answer = stored(&app, &assistant_id).await;
         for _ in 0..100 {
             if answer.status != MessageStatus::Streaming {
@@ -400,7 +392,7 @@ async fn the_client_completes_and_counts_tokens() {
     let request =
         MessagesRequest::new("claude-sonnet-4-5", 100, vec![ChatMessage { role: Role::User, content: "hi".into() }]);
 
-    fake.push_other(Reply::Status { status: 500, error_type: "api_error", retry_after_ms: None, should_retry: None });
+    fake.push_other(Reply::error(500, "api_error"));
     fake.push_other(Reply::Json { text: "Hello there".into() });
     let answer = client.complete(&request).await.unwrap();
     assert_eq!(answer.text, "Hello there");
