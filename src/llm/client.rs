@@ -97,7 +97,7 @@ impl AnthropicClient {
         loop {
             match attempt().await {
                 Ok(value) => return Ok(value),
-                Err(error) if retry < self.retry.max_retries && error.is_retryable() => {
+                Err(error) if retry < self.retry.max_retries && error.should_retry_now() => {
                     let server_asked = match &error {
                         LlmError::Api { retry_after, .. } => *retry_after,
                         _ => None,

@@ -172,10 +172,15 @@ async fn errors_that_will_not_pass_fail_at_once(app: TestApp) {
     assert_eq!(failed["partialMessage"]["status"], "FAILED");
     assert_eq!(app.anthropic.stream_requests().len(), 1, "a 400 is not retried");
 
-    // A 529 that says not to retry is not retried either, and is retryable for the user later.
+    // A 529 that says not to retry is not retried either, and is retryable for the user later:
+    // an overload passes, and `x-should-retry: false` speaks of this request, now.
     app.anthropic.push_stream(Reply::error_with(529, "overloaded_error", &[("x-should-retry", "false")]));
     let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello again").await;
-    assert_eq!(typename(events.last().unwrap()), "ChatFailed");
+    let failed = events.last().unwrap();
+    assert_eq!(typename(failed), "ChatFailed");
+    assert_eq!(failed["code"], "UPSTREAM_ERROR");
+    assert_eq!(failed["message"], "Claude is overloaded right now; try again shortly");
+    assert_eq!(failed["retryable"], true, "{failed}");
     assert_eq!(app.anthropic.stream_requests().len(), 2);
 }
 
