@@ -92,7 +92,7 @@ impl AnthropicClient {
             }
             match outcome {
                 Ok(value) => return Ok(value),
-                Err(error) if retry < self.retry.max_retries && error.is_retryable() => {
+                Err(error) if retry < self.retry.max_retries && error.should_retry_now() => {
                     metrics::counter!("claude_retries_total", "purpose" => purpose).increment(1);
                     let server_asked = match &error {
                         LlmError::Api { retry_after, .. } => *retry_after,

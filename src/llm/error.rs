@@ -118,12 +118,22 @@ impl LlmError {
         }
     }
 
-    /// Whether a user may reasonably try the same thing again.
+    /// Whether a user may reasonably try the same thing again later. An overload or a rate limit
+    /// passes even when the API says not to retry this request now (`x-should-retry: false`).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::NotConfigured | Self::Decode(_) => false,
-            Self::Api { kind, should_retry, .. } => should_retry.unwrap_or(kind.is_transient()),
+            Self::Api { kind, should_retry, .. } => kind.is_transient() || *should_retry == Some(true),
             Self::Connection(_) | Self::Stream(_) | Self::Incomplete => true,
+        }
+    }
+
+    /// Whether the client should send the same request again now, by itself: the API's
+    /// `x-should-retry` verdict when it gave one, else whether the failure is transient.
+    pub fn should_retry_now(&self) -> bool {
+        match self {
+            Self::Api { kind, should_retry, .. } => should_retry.unwrap_or(kind.is_transient()),
+            other => other.is_retryable(),
         }
     }
 

@@ -8,8 +8,8 @@ use sea_orm::{EntityTrait as _, PaginatorTrait as _};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::fake_anthropic::{DEFAULT_SUMMARY, Ending, Reply, StreamReply};
-use crate::helpers::{TestApp, error_code, error_message};
+use crate::fake_anthropic::{Block, DEFAULT_SUMMARY, Ending, Reply, StreamReply, Usage};
+use crate::helpers::{TestApp, error_code, error_message, eventually};
 use crate::ws::{CHAT, Frame, GqlSocket, Protocol};
 
 crate::on_both_backends!(
@@ -19,6 +19,11 @@ crate::on_both_backends!(
     errors_that_will_not_pass_fail_at_once,
     a_mid_stream_error_keeps_the_partial_answer,
     a_stream_cut_before_message_stop_is_a_failure,
+    a_connection_reset_mid_answer_keeps_the_partial,
+    refused_credentials_and_oversized_requests_fail_at_once,
+    rate_limits_are_waited_out_as_the_api_asks,
+    an_answer_cut_at_max_tokens_completes_and_says_so,
+    several_content_blocks_make_one_answer,
     leaving_drops_the_upstream_and_keeps_the_partial,
     only_the_owner_can_chat_in_a_conversation,
 );
@@ -49,6 +54,26 @@ async fn stored(app: &TestApp, id: &Value) -> entity::message::Model {
     Message::find_by_id(id).one(&app.state.db).await.unwrap().expect("stored message")
 }
 
+/// The conversation's messages as a client reads them back.
+async fn read_back(app: &TestApp, key: &str, conversation: &str) -> Vec<Value> {
+    let data = app
+        .data(
+            key,
+            "query($c: ID!) { conversation(id: $c) { messages { edges { node {
+                id role content status stopReason errorCode
+                usage { inputTokens outputTokens cacheReadInputTokens cacheCreationInputTokens } } } } } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+    data["conversation"]["messages"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
+}
+
+/// One message of the conversation as a client reads it back.
+async fn read_back_one(app: &TestApp, key: &str, conversation: &str, id: &Value) -> Value {
+    let messages = read_back(app, key, conversation).await;
+    messages.into_iter().find(|m| &m["id"] == id).unwrap_or_else(|| panic!("message {id} is not in the conversation"))
+}
+
 async fn chat(app: &TestApp, protocol: Protocol, key: &str, conversation: &str, message: &str) -> Vec<Value> {
     let mut socket = GqlSocket::with_key(app.port, protocol, key).await;
     socket.subscribe("1", CHAT, json!({ "c": conversation, "m": message })).await;
@@ -61,9 +86,16 @@ async fn deltas_concatenate_to_the_reply(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let conversation = conversation(&app, &key).await;
     for (seed, protocol) in Protocol::BOTH.into_iter().enumerate() {
+        let usage = Usage {
+            input_tokens: 1234 + seed as u64,
+            output_tokens: 87,
+            cache_read_input_tokens: 2048,
+            cache_creation_input_tokens: 311,
+        };
         app.anthropic.push_stream(Reply::Stream(StreamReply {
             seed: seed as u64,
             crlf: seed == 1,
+            usage: Some(usage),
             ..StreamReply::text(TRICKY)
         }));
         let events = chat(&app, protocol, &key, &conversation, "Say something tricky").await;
@@ -77,7 +109,14 @@ async fn deltas_concatenate_to_the_reply(app: TestApp) {
         assert_eq!(completed["message"]["status"], "COMPLETE");
         assert_eq!(completed["message"]["id"], events[0]["assistantMessageId"]);
         assert_eq!(completed["stopReason"], "end_turn");
-        assert_eq!(completed["usage"]["outputTokens"], TRICKY.chars().count());
+        // Exactly what the API reported: input and cache counts from `message_start`, the
+        // output count from the last `message_delta` (which replaces the 1 of `message_start`).
+        let reported = json!({ "inputTokens": usage.input_tokens, "outputTokens": 87,
+            "cacheReadInputTokens": 2048, "cacheCreationInputTokens": 311 });
+        assert_eq!(completed["usage"], reported, "{protocol:?}");
+        let kept = read_back_one(&app, &key, &conversation, &completed["message"]["id"]).await;
+        assert_eq!(kept["usage"], reported, "{protocol:?}: the stored answer keeps the same counts");
+        assert_eq!(kept["stopReason"], "end_turn");
 
         let answer = stored(&app, &events[0]["assistantMessageId"]).await;
         assert_eq!(answer.content, TRICKY);
@@ -162,12 +201,7 @@ async fn overload_before_the_stream_is_retried(app: TestApp) {
 async fn errors_that_will_not_pass_fail_at_once(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let conversation = conversation(&app, &key).await;
-    app.anthropic.push_stream(Reply::Status {
-        status: 400,
-        error_type: "invalid_request_error",
-        retry_after_ms: None,
-        should_retry: None,
-    });
+    app.anthropic.push_stream(Reply::error(400, "invalid_request_error"));
     let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello").await;
     let failed = events.last().unwrap();
     assert_eq!(typename(failed), "ChatFailed");
@@ -177,15 +211,15 @@ async fn errors_that_will_not_pass_fail_at_once(app: TestApp) {
     assert_eq!(failed["partialMessage"]["status"], "FAILED");
     assert_eq!(app.anthropic.stream_requests().len(), 1, "a 400 is not retried");
 
-    // A 529 that says not to retry is not retried either, and is retryable for the user later.
-    app.anthropic.push_stream(Reply::Status {
-        status: 529,
-        error_type: "overloaded_error",
-        retry_after_ms: None,
-        should_retry: Some(false),
-    });
+    // A 529 that says not to retry is not retried either, and is retryable for the user later:
+    // an overload passes, and `x-should-retry: false` speaks of this request, now.
+    app.anthropic.push_stream(Reply::error_with(529, "overloaded_error", &[("x-should-retry", "false")]));
     let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello again").await;
-    assert_eq!(typename(events.last().unwrap()), "ChatFailed");
+    let failed = events.last().unwrap();
+    assert_eq!(typename(failed), "ChatFailed");
+    assert_eq!(failed["code"], "UPSTREAM_ERROR");
+    assert_eq!(failed["message"], "Claude is overloaded right now; try again shortly");
+    assert_eq!(failed["retryable"], true, "{failed}");
     assert_eq!(app.anthropic.stream_requests().len(), 2);
 }
 
@@ -215,9 +249,148 @@ async fn a_stream_cut_before_message_stop_is_a_failure(app: TestApp) {
     app.anthropic.push_stream(Reply::Stream(StreamReply { ending: Ending::EofAfter(4), ..StreamReply::text(TRICKY) }));
     let events = chat(&app, Protocol::LegacyWs, &key, &conversation, "hello").await;
     let received = deltas(&events);
-    assert!(TRICKY.starts_with(&received) && received != TRICKY);
-    assert_eq!(typename(events.last().unwrap()), "ChatFailed");
-    assert_eq!(stored(&app, &events[0]["assistantMessageId"]).await.status, MessageStatus::Failed);
+    assert!(!received.is_empty() && TRICKY.starts_with(&received) && received != TRICKY, "{received:?}");
+    let failed = events.last().unwrap();
+    assert_eq!(typename(failed), "ChatFailed");
+    assert_eq!(failed["code"], "UPSTREAM_ERROR");
+    assert_eq!(failed["message"], "the answer from Claude was cut off; try again");
+    assert_eq!(failed["retryable"], true, "{failed}");
+    assert_eq!(failed["partialMessage"]["content"], received.as_str());
+    assert_eq!(failed["partialMessage"]["status"], "FAILED");
+    // What the client reads back later is the same partial answer, marked failed.
+    let kept = read_back_one(&app, &key, &conversation, &events[0]["assistantMessageId"]).await;
+    assert_eq!(kept["content"], received.as_str());
+    assert_eq!(kept["status"], "FAILED");
+    assert_eq!(kept["errorCode"], "UPSTREAM_ERROR");
+    assert_eq!(app.anthropic.stream_requests().len(), 1, "nothing is retried once the answer has started");
+}
+
+async fn a_connection_reset_mid_answer_keeps_the_partial(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    let pieces: Vec<String> =
+        ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "reset."].map(String::from).into();
+    app.anthropic.push_stream(Reply::Stream(StreamReply {
+        ending: Ending::ResetAfter(4),
+        chunk_per_event: true,
+        pieces: Some(pieces.clone()),
+        ..StreamReply::text(pieces.concat())
+    }));
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "tell me a story").await;
+    let received = deltas(&events);
+    assert_eq!(received, "Once upon a time ", "the four deltas before the reset arrive");
+    let failed = events.last().unwrap();
+    assert_eq!(typename(failed), "ChatFailed");
+    assert_eq!(failed["code"], "UPSTREAM_ERROR");
+    assert_eq!(failed["message"], "the answer from Claude was cut off; try again");
+    assert_eq!(failed["retryable"], true, "{failed}");
+    assert_eq!(failed["partialMessage"]["content"], received.as_str());
+    assert_eq!(failed["partialMessage"]["status"], "FAILED");
+    let kept = read_back_one(&app, &key, &conversation, &events[0]["assistantMessageId"]).await;
+    assert_eq!(kept["content"], received.as_str());
+    assert_eq!(kept["status"], "FAILED");
+    assert_eq!(kept["errorCode"], "UPSTREAM_ERROR");
+    assert_eq!(app.anthropic.stream_requests().len(), 1, "nothing is retried once the answer has started");
+}
+
+/// Statuses the official SDKs never retry: one request, and the user is told plainly that
+/// trying again will not help.
+async fn refused_credentials_and_oversized_requests_fail_at_once(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    let refused = "this server's Claude credentials were refused; tell the operator";
+    for (status, error_type, message) in [
+        (401, "authentication_error", refused),
+        (403, "permission_error", refused),
+        (413, "request_too_large", "the conversation is too large for Claude"),
+    ] {
+        let before = app.anthropic.stream_requests().len();
+        app.anthropic.push_stream(Reply::error(status, error_type));
+        let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello").await;
+        let failed = events.last().unwrap();
+        assert_eq!(typename(failed), "ChatFailed", "{status}: {events:?}");
+        assert_eq!(failed["code"], "UPSTREAM_ERROR", "{status}");
+        assert_eq!(failed["message"], message, "{status}");
+        assert_eq!(failed["retryable"], false, "{status}");
+        assert_eq!(failed["partialMessage"]["content"], "", "{status}");
+        assert_eq!(failed["partialMessage"]["status"], "FAILED", "{status}");
+        assert_eq!(app.anthropic.stream_requests().len(), before + 1, "{status} is not retried");
+    }
+}
+
+/// A 429 is retried after the wait its `retry-after` (seconds) asks for; one that outlasts the
+/// retries fails as retryable later.
+async fn rate_limits_are_waited_out_as_the_api_asks(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    app.anthropic.push_stream(Reply::error_with(429, "rate_limit_error", &[("retry-after", "1")]));
+    app.anthropic.push_stream(Reply::Stream(StreamReply::text("Worth the wait.")));
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "hello").await;
+    assert_eq!(deltas(&events), "Worth the wait.");
+    assert_eq!(typename(events.last().unwrap()), "ChatCompleted");
+    let requests = app.anthropic.stream_requests();
+    assert_eq!(requests.len(), 2, "the 429, then the retry");
+    // Without the header the first retry waits at most 0.5 s: a second means it was honoured.
+    let waited = requests[1].at - requests[0].at;
+    assert!(waited >= Duration::from_secs(1), "the retry came {waited:?} after a 429 that asked for 1 s");
+
+    for _ in 0..3 {
+        app.anthropic.push_stream(Reply::error_with(429, "rate_limit_error", &[("retry-after", "1")]));
+    }
+    let events = chat(&app, Protocol::LegacyWs, &key, &conversation, "hello again").await;
+    let failed = events.last().unwrap();
+    assert_eq!(typename(failed), "ChatFailed", "{events:?}");
+    assert_eq!(failed["code"], "UPSTREAM_ERROR");
+    assert_eq!(failed["message"], "Claude is rate-limiting this server; try again shortly");
+    assert_eq!(failed["retryable"], true);
+    let requests = app.anthropic.stream_requests();
+    assert_eq!(requests.len(), 5, "the first try and two retries");
+    for pair in requests[2..].windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_secs(1), "each retry waits as asked");
+    }
+}
+
+async fn an_answer_cut_at_max_tokens_completes_and_says_so(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    let cut = "Here are the first steps: one, two, thr";
+    app.anthropic.push_stream(Reply::Stream(StreamReply { stop_reason: "max_tokens", ..StreamReply::text(cut) }));
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "List every step").await;
+    assert_eq!(deltas(&events), cut);
+    let completed = events.last().unwrap();
+    assert_eq!(typename(completed), "ChatCompleted", "{events:?}");
+    assert_eq!(completed["stopReason"], "max_tokens");
+    assert_eq!(completed["message"]["content"], cut);
+    assert_eq!(completed["message"]["status"], "COMPLETE");
+    let kept = read_back_one(&app, &key, &conversation, &completed["message"]["id"]).await;
+    assert_eq!(kept["stopReason"], "max_tokens");
+    assert_eq!(kept["content"], cut);
+}
+
+/// Thinking first, then two text blocks: the user sees the text blocks joined, in order, and
+/// nothing of the thinking; the next request carries the same joined answer.
+async fn several_content_blocks_make_one_answer(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    let thinking = "The user asks about two cities; lead with the capital.";
+    app.anthropic.push_stream(Reply::Stream(StreamReply::blocks(vec![
+        Block::Thinking(thinking.into()),
+        Block::Text("Lisbon is the capital. ".into()),
+        Block::Text("Porto is the second city — 🌉.".into()),
+    ])));
+    let joined = "Lisbon is the capital. Porto is the second city — 🌉.";
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "Tell me about Portugal's cities").await;
+    assert_eq!(deltas(&events), joined);
+    let completed = events.last().unwrap();
+    assert_eq!(typename(completed), "ChatCompleted", "{events:?}");
+    assert_eq!(completed["message"]["content"], joined);
+    assert!(!serde_json::to_string(&events).unwrap().contains("lead with the capital"), "thinking leaked: {events:?}");
+    let kept = read_back_one(&app, &key, &conversation, &completed["message"]["id"]).await;
+    assert_eq!(kept["content"], joined);
+
+    chat(&app, Protocol::TransportWs, &key, &conversation, "And the third?").await;
+    let next = app.anthropic.stream_requests().pop().unwrap();
+    assert_eq!(next.messages()[1], ("assistant".to_string(), joined.to_string()));
 }
 
 async fn leaving_drops_the_upstream_and_keeps_the_partial(app: TestApp) {
@@ -246,18 +419,18 @@ async fn leaving_drops_the_upstream_and_keeps_the_partial(app: TestApp) {
         } else {
             socket.close().await;
         }
-        assert!(
-            app.anthropic.wait_for(Duration::from_secs(5), |fake| fake.dropped_streams() == i + 1).await,
-            "{protocol:?}: the upstream stream must be dropped when the client leaves"
-        );
-        let mut answer = stored(&app, &assistant_id).await;
-        for _ in 0..100 {
-            if answer.status != MessageStatus::Streaming {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            answer = stored(&app, &assistant_id).await;
-        }
+        eventually(
+            &format!("{protocol:?}: the upstream stream to be dropped when the client leaves"),
+            || async { app.anthropic.dropped_streams() },
+            |dropped| *dropped == i + 1,
+        )
+        .await;
+        let answer = eventually(
+            "the abandoned answer to leave STREAMING",
+            || stored(&app, &assistant_id),
+            |answer| answer.status != MessageStatus::Streaming,
+        )
+        .await;
         assert_eq!(answer.status, MessageStatus::Interrupted, "{protocol:?}");
         assert!(
             answer.content.starts_with(&received) && answer.content.len() < long.len(),
@@ -319,14 +492,12 @@ async fn limits_have_clear_errors(app: TestApp) {
     let events = first.chat_events().await;
     assert_eq!(typename(events.last().unwrap()), "ChatCompleted");
     // The slot is given back when the turn has ended, just after its last event.
-    let mut allowed = Value::Null;
-    for _ in 0..50 {
-        allowed = app.gql(Some(&key), send, json!({ "c": conversation, "m": "third" })).await;
-        if allowed.get("errors").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let allowed = eventually(
+        "the stream slot to be given back",
+        || app.gql(Some(&key), send, json!({ "c": conversation, "m": "third" })),
+        |response| response.get("errors").is_none(),
+    )
+    .await;
     assert_eq!(
         allowed["data"]["sendMessage"]["message"]["content"],
         crate::fake_anthropic::DEFAULT_ANSWER,
@@ -355,14 +526,12 @@ async fn long_conversations_keep_a_running_summary(app: TestApp) {
     }
     // Six messages with a window of four: the first exchange is summarised, off the hot path.
     let id = Uuid::parse_str(&conversation_id).unwrap();
-    let mut summary = None;
-    for _ in 0..100 {
-        summary = Conversation::find_by_id(id).one(&app.state.db).await.unwrap().unwrap().summary;
-        if summary.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let summary = eventually(
+        "the running summary",
+        || async { Conversation::find_by_id(id).one(&app.state.db).await.unwrap().unwrap().summary },
+        Option::is_some,
+    )
+    .await;
     assert_eq!(summary.as_deref(), Some(DEFAULT_SUMMARY));
     let summarise = app
         .anthropic
@@ -400,7 +569,7 @@ async fn the_client_completes_with_retries() {
     let request =
         MessagesRequest::new("claude-sonnet-4-5", 100, vec![ChatMessage { role: Role::User, content: "hi".into() }]);
 
-    fake.push_other(Reply::Status { status: 500, error_type: "api_error", retry_after_ms: None, should_retry: None });
+    fake.push_other(Reply::error(500, "api_error"));
     fake.push_other(Reply::Json { text: "Hello there".into() });
     let answer = client.complete(&request).await.unwrap();
     assert_eq!(answer.text, "Hello there");
@@ -409,6 +578,8 @@ async fn the_client_completes_with_retries() {
     let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/v1/messages", "/v1/messages"], "one retry after the 500");
     assert_eq!(fake.requests()[0].body["stream"], false);
+    assert_eq!(fake.requests()[0].body["model"], "claude-sonnet-4-5");
+    assert_eq!(fake.requests()[0].body["messages"], json!([{ "role": "user", "content": "hi" }]));
 
     // Retries are bounded: three 529s exhaust two retries.
     for _ in 0..3 {
@@ -443,4 +614,39 @@ async fn answers_abandoned_by_a_dead_process_are_marked_interrupted(app: TestApp
     let live = Message::find_by_id(ids[1]).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(old.status, MessageStatus::Interrupted);
     assert_eq!(live.status, MessageStatus::Streaming, "a stream that may still be live is left alone");
+}
+
+/// The fake's reset is a real one: a raw client reads the head and some events, then gets
+/// ECONNRESET, with neither the chunked body's end nor a FIN before it.
+#[tokio::test]
+async fn the_fake_resets_connections_for_real() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let fake = crate::fake_anthropic::FakeAnthropic::start().await;
+    fake.push_stream(Reply::Stream(StreamReply {
+        ending: Ending::ResetAfter(2),
+        chunk_per_event: true,
+        ..StreamReply::text("Hello there, world")
+    }));
+    let address = fake.base_url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let body = r#"{"model":"claude-fake","max_tokens":10,"messages":[],"stream":true}"#;
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let error = loop {
+        match tcp.read(&mut buffer).await {
+            Ok(0) => panic!("a clean close (FIN) after {:?}, not a reset", String::from_utf8_lossy(&received)),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(text.matches("text_delta").count(), 2, "{text}");
+    assert!(!text.contains("message_stop") && !text.ends_with("0\r\n\r\n"), "{text}");
 }

@@ -162,9 +162,9 @@ async fn memories_are_found_by_meaning_and_reach_the_answer() {
     assert_eq!(sibling["searchMemories"][0]["keywordScore"], 0.0);
     let food = app.data(&alice, SEARCH, json!({ "q": "which nuts should I avoid eating", "n": 3 })).await;
     assert_eq!(contents(&food)[0], "I am allergic to peanuts", "{food}");
-    // Unrelated memories stay out.
+    // Unrelated memories stay out: room for ten, and only the one that answers comes back.
     let job = app.data(&alice, SEARCH, json!({ "q": "what is my job", "n": 10 })).await;
-    assert_eq!(contents(&job)[0], "I work night shifts as a nurse");
+    assert_eq!(contents(&job), ["I work night shifts as a nurse"], "{job}");
 
     // Another user's search never sees them.
     let theirs = app.data(&bob, SEARCH, json!({ "q": "peanuts allergy", "n": 10 })).await;
@@ -183,6 +183,22 @@ async fn memories_are_found_by_meaning_and_reach_the_answer() {
     )
     .await;
     let request = app.anthropic.stream_requests().pop().unwrap();
-    assert!(request.system_text().contains("I am allergic to peanuts"), "{}", request.system_text());
-    assert!(!request.system_text().contains("Berlin"), "unrelated memories are left out: {}", request.system_text());
+    let system = request.system_text();
+    assert!(system.contains("I am allergic to peanuts"), "{system}");
+    for unrelated in ["Berlin", "nurse"] {
+        assert!(!system.contains(unrelated), "unrelated memories are left out: {system}");
+    }
+    // The whole list of memories the context picks for it, as the client can see it.
+    let preview = app
+        .data(
+            &alice,
+            "query($c: ID!) { contextPreview(conversationId: $c, message: \"Suggest a snack with nuts for my hike\") {
+                memories { memory { content } } coreMemories { content } } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+    assert_eq!(
+        preview["contextPreview"],
+        json!({ "memories": [{ "memory": { "content": "I am allergic to peanuts" } }], "coreMemories": [] })
+    );
 }

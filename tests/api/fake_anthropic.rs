@@ -1,26 +1,34 @@
 //! A fake Anthropic Messages API on a real port that speaks the wire protocol the way the real
 //! one does, including the awkward parts: SSE cut into chunks at random byte offsets (inside
 //! events and inside multi-byte UTF-8), pings between events, CRLF line ends, JSON padded with
-//! spaces, errors before the stream (with retry headers) and during it (`event: error`), streams
-//! that end without `message_stop`, slow streams. It records every request it receives and
-//! notices when a client drops a stream before its end.
+//! spaces, several content blocks in one answer (thinking before text, text after text), any
+//! `stop_reason`, exact scripted usage, errors before the stream (any status, with the headers the
+//! script gives, `retry-after` included) and during it (`event: error`), streams that end without
+//! `message_stop`, connections reset (a TCP RST) in the middle of the body, slow streams. It
+//! records every request it receives, with when it arrived, and notices when a client drops a
+//! stream before its end.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::IncomingStream;
 use futures::{Stream, StreamExt as _};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 /// How a scripted stream ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,15 +37,44 @@ pub enum Ending {
     MessageStop,
     /// `event: error` (overloaded) after this many text deltas.
     ErrorAfter(usize),
-    /// The connection closes after this many text deltas, with no `message_stop`.
+    /// The body ends cleanly after this many text deltas, with no `message_stop`.
     EofAfter(usize),
+    /// The connection is reset (TCP RST, no FIN, no end of the chunked body) after this many
+    /// text deltas, once they have left.
+    ResetAfter(usize),
+}
+
+/// A content block of a scripted answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Block {
+    /// Extended thinking: `thinking_delta`s then a `signature_delta`. Never shown to the user.
+    Thinking(String),
+    Text(String),
+}
+
+/// Token counts for the fake to report, exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
 }
 
 /// A scripted streamed answer.
 #[derive(Clone, Debug)]
 pub struct StreamReply {
+    /// The answer, as one text block (unless `blocks` is given).
     pub text: String,
+    /// The content blocks, in order, instead of the one text block of `text`.
+    pub blocks: Option<Vec<Block>>,
     pub ending: Ending,
+    /// `message_delta.delta.stop_reason` of a stream that ends with `message_stop`.
+    pub stop_reason: &'static str,
+    /// What `message_start` (input and cache counts, 1 output token) and the final
+    /// `message_delta` (the output count, cumulative) report. Unscripted: input is a quarter of
+    /// the request's length, output the number of characters of the text.
+    pub usage: Option<Usage>,
     /// Seed of the random cuts (of the text into deltas, of the bytes into chunks).
     pub seed: u64,
     pub crlf: bool,
@@ -48,7 +85,7 @@ pub struct StreamReply {
     pub chunk_per_event: bool,
     /// Send an `error` event first (right after the 200), as an overloaded API does.
     pub error_first: bool,
-    /// Exact delta texts, instead of cutting `text` at random.
+    /// Exact delta texts of the one text block, instead of cutting `text` at random.
     pub pieces: Option<Vec<String>>,
 }
 
@@ -56,7 +93,10 @@ impl StreamReply {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
+            blocks: None,
             ending: Ending::MessageStop,
+            stop_reason: "end_turn",
+            usage: None,
             seed: 7,
             crlf: false,
             chunk_delay: Duration::ZERO,
@@ -65,17 +105,22 @@ impl StreamReply {
             pieces: None,
         }
     }
+
+    /// An answer of several content blocks.
+    pub fn blocks(blocks: Vec<Block>) -> Self {
+        Self { blocks: Some(blocks), ..Self::text("") }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub enum Reply {
     Stream(StreamReply),
-    /// An error before the stream: a real status with the API's JSON error body.
+    /// An error before the stream: a real status with the API's JSON error body, the
+    /// `request-id` header, and these headers (`retry-after`, `retry-after-ms`, `x-should-retry`).
     Status {
         status: u16,
         error_type: &'static str,
-        retry_after_ms: Option<u64>,
-        should_retry: Option<bool>,
+        headers: Vec<(&'static str, String)>,
     },
     /// A non-streamed answer (`stream: false`), as the API's JSON message.
     Json {
@@ -90,8 +135,20 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// An error status with the API's error body and no advice on retrying.
+    pub fn error(status: u16, error_type: &'static str) -> Self {
+        Self::error_with(status, error_type, &[])
+    }
+
+    /// An error status with the API's error body and these headers.
+    pub fn error_with(status: u16, error_type: &'static str, headers: &[(&'static str, &str)]) -> Self {
+        let headers = headers.iter().map(|(name, value)| (*name, value.to_string())).collect();
+        Self::Status { status, error_type, headers }
+    }
+
+    /// A 529 that asks for a 10 ms wait.
     pub fn overloaded() -> Self {
-        Self::Status { status: 529, error_type: "overloaded_error", retry_after_ms: Some(10), should_retry: None }
+        Self::error_with(529, "overloaded_error", &[("retry-after-ms", "10"), ("retry-after", "1")])
     }
 }
 
@@ -101,8 +158,7 @@ pub struct Recorded {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
-    /// When it arrived (the chat benchmark measures from it).
-    #[allow(dead_code)]
+    /// When it arrived.
     pub at: Instant,
 }
 
@@ -164,16 +220,11 @@ pub const DEFAULT_SUMMARY: &str = "The user and the assistant talked about sever
 impl FakeAnthropic {
     pub async fn start() -> Self {
         let inner = Arc::new(Inner::default());
-        let app = axum::Router::new()
-            .route("/v1/messages", post(messages))
-            .route("/v1/messages/count_tokens", post(count_tokens))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Anthropic API");
+        let app = axum::Router::new().route("/v1/messages", post(messages)).with_state(inner.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Anthropic API");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let app = app.into_make_service_with_connect_info::<ResetSwitch>();
+        tokio::spawn(async move { axum::serve(Resettable(listener), app).await });
         Self { base_url, inner }
     }
 
@@ -221,35 +272,17 @@ impl FakeAnthropic {
     pub fn sent_deltas(&self) -> Vec<(String, Instant)> {
         self.inner.sent_deltas.lock().unwrap().clone()
     }
-
-    /// Waits (at most `limit`) until `condition` holds.
-    pub async fn wait_for(&self, limit: Duration, condition: impl Fn(&Self) -> bool) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if condition(self) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        condition(self)
-    }
 }
 
-async fn count_tokens(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let tokens = body.to_string().len() / 4;
-    record(&inner, "/v1/messages/count_tokens", headers, body);
-    axum::Json(json!({ "input_tokens": tokens })).into_response()
-}
-
-fn record(inner: &Inner, path: &str, headers: HeaderMap, body: Value) {
-    inner.requests.lock().unwrap().push(Recorded { path: path.into(), headers, body, at: Instant::now() });
-}
-
-async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn messages(
+    State(inner): State<Arc<Inner>>,
+    ConnectInfo(connection): ConnectInfo<ResetSwitch>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
-        Err(_) => return error_response(400, "invalid_request_error", None, None),
+        Err(_) => return error_response(400, "invalid_request_error", &[]),
     };
     let streamed = body["stream"] == true;
     let offers_tools = body["tools"].is_array();
@@ -274,9 +307,7 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axu
         inner.other_replies.lock().unwrap().pop_front().unwrap_or_else(|| Reply::Json { text: DEFAULT_SUMMARY.into() })
     };
     match reply {
-        Reply::Status { status, error_type, retry_after_ms, should_retry } => {
-            error_response(status, error_type, retry_after_ms, should_retry)
-        }
+        Reply::Status { status, error_type, headers } => error_response(status, error_type, &headers),
         Reply::Json { text } => axum::Json(json!({
             "id": "msg_fake_json", "type": "message", "role": "assistant", "model": "claude-fake",
             "content": [{ "type": "text", "text": text }], "stop_reason": "end_turn", "stop_sequence": null,
@@ -293,21 +324,17 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: axu
             "usage": { "input_tokens": input_tokens, "output_tokens": 40 }
         }))
         .into_response(),
-        Reply::Stream(script) => stream_response(inner, script, input_tokens),
+        Reply::Stream(script) => stream_response(inner, connection, script, input_tokens),
     }
 }
 
-fn error_response(status: u16, error_type: &str, retry_after_ms: Option<u64>, should_retry: Option<bool>) -> Response {
+fn error_response(status: u16, error_type: &str, extra: &[(&'static str, String)]) -> Response {
     let body = json!({ "type": "error", "error": { "type": error_type, "message": format!("fake {error_type}") }, "request_id": "req_fake" });
     let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert("request-id", "req_fake".parse().unwrap());
-    if let Some(ms) = retry_after_ms {
-        headers.insert("retry-after-ms", ms.to_string().parse().unwrap());
-        headers.insert("retry-after", ms.div_ceil(1000).to_string().parse().unwrap());
-    }
-    if let Some(verdict) = should_retry {
-        headers.insert("x-should-retry", verdict.to_string().parse().unwrap());
+    for (name, value) in extra {
+        headers.insert(*name, value.parse().unwrap());
     }
     response
 }
@@ -324,98 +351,179 @@ fn overloaded_event() -> String {
     event("error", json!({ "type": "error", "error": { "type": "overloaded_error", "message": "Overloaded" } }))
 }
 
-/// The events of a scripted answer, each paired with the delta text it carries (if any).
-fn script_events(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> Vec<(String, Option<String>)> {
-    let mut events = Vec::new();
-    if script.error_first {
-        events.push((overloaded_event(), None));
-        return events;
-    }
-    events.push((
-        event(
-            "message_start",
-            json!({ "type": "message_start", "message": { "id": "msg_fake", "type": "message", "role": "assistant",
-                "model": "claude-fake", "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": { "input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1 } } }),
-        ),
-        None,
-    ));
-    events.push((
-        event(
-            "content_block_start",
-            json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } }),
-        ),
-        None,
-    ));
-    events.push((event("ping", json!({ "type": "ping" })), None));
-
-    // The text in deltas of 1-5 characters (whole characters: each delta is valid JSON).
-    let chars: Vec<char> = script.text.chars().collect();
-    let pieces = script.pieces.clone().unwrap_or_else(|| {
-        let mut pieces = Vec::new();
-        let mut at = 0;
-        while at < chars.len() {
-            let take = rng.random_range(1..=5).min(chars.len() - at);
-            pieces.push(chars[at..at + take].iter().collect::<String>());
-            at += take;
-        }
-        pieces
-    });
-    for (i, piece) in pieces.iter().enumerate() {
-        match script.ending {
-            Ending::ErrorAfter(n) if i == n => {
-                events.push((overloaded_event(), None));
-                return events;
-            }
-            Ending::EofAfter(n) if i == n => return events,
-            _ => {}
-        }
-        events.push((
-            event(
-                "content_block_delta",
-                json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": piece } }),
-            ),
-            Some(piece.clone()),
-        ));
-        if rng.random_bool(0.1) {
-            events.push((event("ping", json!({ "type": "ping" })), None));
-        }
-    }
-    events.push((event("content_block_stop", json!({ "type": "content_block_stop", "index": 0 })), None));
-    events.push((
-        event(
-            "message_delta",
-            json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn", "stop_sequence": null }, "usage": { "output_tokens": chars.len() } }),
-        ),
-        None,
-    ));
-    events.push((event("message_stop", json!({ "type": "message_stop" })), None));
-    events
+/// What the body of a scripted stream is made of.
+enum Part {
+    /// An event, with the text delta it carries (if any).
+    Event(String, Option<String>),
+    /// Reset the connection here.
+    Reset,
 }
 
-fn stream_response(inner: Arc<Inner>, script: StreamReply, input_tokens: u64) -> Response {
+/// `text` in deltas of 1-5 characters (whole characters: each delta is valid JSON).
+fn random_pieces(text: &str, rng: &mut StdRng) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    while at < chars.len() {
+        let take = rng.random_range(1..=5).min(chars.len() - at);
+        pieces.push(chars[at..at + take].iter().collect::<String>());
+        at += take;
+    }
+    pieces
+}
+
+/// The parts of a scripted answer.
+fn script_parts(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> Vec<Part> {
+    let plain = |text: String| Part::Event(text, None);
+    let mut parts = Vec::new();
+    if script.error_first {
+        parts.push(plain(overloaded_event()));
+        return parts;
+    }
+    let blocks = script.blocks.clone().unwrap_or_else(|| vec![Block::Text(script.text.clone())]);
+    let text_chars: usize =
+        blocks.iter().map(|b| if let Block::Text(text) = b { text.chars().count() } else { 0 }).sum();
+    let usage = script.usage.unwrap_or(Usage {
+        input_tokens,
+        output_tokens: text_chars as u64,
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens: 0,
+    });
+    parts.push(plain(event(
+        "message_start",
+        json!({ "type": "message_start", "message": { "id": "msg_fake", "type": "message", "role": "assistant",
+            "model": "claude-fake", "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": { "input_tokens": usage.input_tokens, "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+                "cache_read_input_tokens": usage.cache_read_input_tokens, "output_tokens": 1 } } }),
+    )));
+    parts.push(plain(event("ping", json!({ "type": "ping" }))));
+
+    let mut text_deltas = 0;
+    for (index, block) in blocks.iter().enumerate() {
+        match block {
+            Block::Thinking(thinking) => {
+                parts.push(plain(event(
+                    "content_block_start",
+                    json!({ "type": "content_block_start", "index": index, "content_block": { "type": "thinking", "thinking": "", "signature": "" } }),
+                )));
+                for piece in random_pieces(thinking, rng) {
+                    parts.push(plain(event(
+                        "content_block_delta",
+                        json!({ "type": "content_block_delta", "index": index, "delta": { "type": "thinking_delta", "thinking": piece } }),
+                    )));
+                }
+                parts.push(plain(event(
+                    "content_block_delta",
+                    json!({ "type": "content_block_delta", "index": index, "delta": { "type": "signature_delta", "signature": "RXVnZW5pYQ==" } }),
+                )));
+            }
+            Block::Text(text) => {
+                parts.push(plain(event(
+                    "content_block_start",
+                    json!({ "type": "content_block_start", "index": index, "content_block": { "type": "text", "text": "" } }),
+                )));
+                let pieces = match (&script.pieces, &script.blocks) {
+                    (Some(pieces), None) => pieces.clone(),
+                    _ => random_pieces(text, rng),
+                };
+                for piece in pieces {
+                    match script.ending {
+                        Ending::ErrorAfter(n) if text_deltas == n => {
+                            parts.push(plain(overloaded_event()));
+                            return parts;
+                        }
+                        Ending::EofAfter(n) if text_deltas == n => return parts,
+                        Ending::ResetAfter(n) if text_deltas == n => {
+                            parts.push(Part::Reset);
+                            return parts;
+                        }
+                        _ => {}
+                    }
+                    parts.push(Part::Event(
+                        event(
+                            "content_block_delta",
+                            json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": piece } }),
+                        ),
+                        Some(piece),
+                    ));
+                    text_deltas += 1;
+                    if rng.random_bool(0.1) {
+                        parts.push(plain(event("ping", json!({ "type": "ping" }))));
+                    }
+                }
+            }
+        }
+        parts.push(plain(event("content_block_stop", json!({ "type": "content_block_stop", "index": index }))));
+    }
+    parts.push(plain(event(
+        "message_delta",
+        json!({ "type": "message_delta", "delta": { "stop_reason": script.stop_reason, "stop_sequence": null }, "usage": { "output_tokens": usage.output_tokens } }),
+    )));
+    parts.push(plain(event("message_stop", json!({ "type": "message_stop" }))));
+    parts
+}
+
+/// A piece of the body as it is handed to the connection.
+enum Chunk {
+    /// Bytes, with the delta texts whose events they complete.
+    Bytes(Vec<u8>, Vec<String>),
+    Reset,
+}
+
+/// How long a stream that is about to be reset pauses first, so what came before it has left
+/// (a reset throws away whatever is still unsent).
+const BEFORE_RESET: Duration = Duration::from_millis(50);
+
+fn stream_response(inner: Arc<Inner>, connection: ResetSwitch, script: StreamReply, input_tokens: u64) -> Response {
     let mut rng = StdRng::seed_from_u64(script.seed);
-    let events = script_events(&script, input_tokens, &mut rng);
+    let parts = script_parts(&script, input_tokens, &mut rng);
     let line_ends = |s: String| if script.crlf { s.replace('\n', "\r\n") } else { s };
-    // Each chunk carries the delta texts whose events it completes.
-    let chunks: Vec<(Vec<u8>, Vec<String>)> = if script.chunk_per_event {
-        events.into_iter().map(|(text, delta)| (line_ends(text).into_bytes(), delta.into_iter().collect())).collect()
+    let resets = parts.iter().any(|p| matches!(p, Part::Reset));
+    let mut chunks: Vec<Chunk> = if script.chunk_per_event {
+        parts
+            .into_iter()
+            .filter_map(|part| match part {
+                Part::Event(text, delta) => {
+                    Some(Chunk::Bytes(line_ends(text).into_bytes(), delta.into_iter().collect()))
+                }
+                Part::Reset => None,
+            })
+            .collect()
     } else {
-        let bytes = line_ends(events.into_iter().map(|(text, _)| text).collect::<String>()).into_bytes();
+        let text: String = parts
+            .into_iter()
+            .filter_map(|part| match part {
+                Part::Event(text, _) => Some(text),
+                Part::Reset => None,
+            })
+            .collect();
+        let bytes = line_ends(text).into_bytes();
         let mut chunks = Vec::new();
         let mut at = 0;
         while at < bytes.len() {
             let take = rng.random_range(1..=40).min(bytes.len() - at);
-            chunks.push((bytes[at..at + take].to_vec(), Vec::new()));
+            chunks.push(Chunk::Bytes(bytes[at..at + take].to_vec(), Vec::new()));
             at += take;
         }
         chunks
     };
+    if resets {
+        chunks.push(Chunk::Reset);
+    }
     let delay = script.chunk_delay;
     let log = inner.clone();
-    let body = futures::stream::iter(chunks).then(move |(chunk, deltas)| {
+    let body = futures::stream::iter(chunks).then(move |chunk| {
         let log = log.clone();
+        let connection = connection.clone();
         async move {
+            let (chunk, deltas) = match chunk {
+                Chunk::Bytes(chunk, deltas) => (chunk, deltas),
+                Chunk::Reset => {
+                    tokio::time::sleep(BEFORE_RESET).await;
+                    connection.reset();
+                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "scripted reset"));
+                }
+            };
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -443,12 +551,13 @@ struct DropTracked<S> {
     fake: Arc<Inner>,
 }
 
-impl<S: Stream> Stream for DropTracked<S> {
+impl<S: Stream<Item = Result<T, E>>, T, E> Stream for DropTracked<S> {
     type Item = S::Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(None) = polled {
+        // Its end, or the scripted reset: either way the fake, not the client, ended it.
+        if let Poll::Ready(None | Some(Err(_))) = polled {
             self.finished = true;
         }
         polled
@@ -459,6 +568,93 @@ impl<S> Drop for DropTracked<S> {
     fn drop(&mut self) {
         if !self.finished {
             self.fake.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The listener of the fake: plain TCP, with a switch per connection that makes its close a
+/// reset.
+struct Resettable(TcpListener);
+
+impl axum::serve::Listener for Resettable {
+    type Io = Connection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Connection, SocketAddr) {
+        loop {
+            match self.0.accept().await {
+                Ok((tcp, address)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return (Connection { tcp, reset: ResetSwitch::default() }, address);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// Turns a connection's close into a reset; handlers get it as `ConnectInfo`.
+#[derive(Clone, Default)]
+struct ResetSwitch(Arc<AtomicBool>);
+
+impl ResetSwitch {
+    fn reset(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Connected<IncomingStream<'_, Resettable>> for ResetSwitch {
+    fn connect_info(stream: IncomingStream<'_, Resettable>) -> Self {
+        stream.io().reset.clone()
+    }
+}
+
+/// One accepted connection. Once its switch is on it writes nothing more, sends no FIN, and
+/// closes with `SO_LINGER` 0: the peer gets a RST, as when a proxy or the API's edge drops a
+/// connection.
+struct Connection {
+    tcp: TcpStream,
+    reset: ResetSwitch,
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if self.reset.is_on() {
+            return Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()));
+        }
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.reset.is_on() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.reset.is_on() {
+            let _ = self.tcp.set_zero_linger();
         }
     }
 }

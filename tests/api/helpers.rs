@@ -1,4 +1,7 @@
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use assistant::{AppState, Application, Config};
 use sea_orm::{ConnectionTrait as _, Database};
@@ -203,6 +206,11 @@ impl TestApp {
         Self::start(self.backend, vars, self.anthropic.clone(), data_dir).await
     }
 
+    /// The `DATABASE_URL` this app was started with.
+    pub fn database_url(&self) -> &str {
+        &self.vars["DATABASE_URL"]
+    }
+
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
@@ -253,4 +261,47 @@ pub fn error_code(response: &Value) -> &str {
 
 pub fn error_message(response: &Value) -> &str {
     response["errors"][0]["message"].as_str().unwrap_or_default()
+}
+
+/// How long a test waits for what happens off the hot path (learning, summaries, a slot given
+/// back) before it fails. Generous: it bounds a wait, it is not a speed target.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Runs `probe` until `done` holds for what it returns, and returns that. Fails the test loudly,
+/// naming `what` it waited for and the last thing it saw, when that takes longer than
+/// [`PATIENCE`].
+pub async fn eventually<T: Debug, F: Future<Output = T>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let seen = probe().await;
+        if done(&seen) {
+            return seen;
+        }
+        if Instant::now() >= deadline {
+            panic!("waited {PATIENCE:?} for {what}, in vain; last seen: {seen:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until learning has counted `n` messages of the caller (learning from a message ends
+/// with counting it, so everything that message teaches is stored by then).
+pub async fn learned_from(app: &TestApp, key: &str, n: usize) {
+    let expected = if n == 1 { "1 message".to_string() } else { format!("{n} messages") };
+    eventually(
+        &format!("learning to count {expected}"),
+        || app.data(key, "{ learnedPatterns { key value } }", json!({})),
+        |data| {
+            data["learnedPatterns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["key"] == "message_count" && p["value"] == expected.as_str())
+        },
+    )
+    .await;
 }

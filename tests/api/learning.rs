@@ -2,8 +2,6 @@
 //! `preferences`, `styleProfile`, `learnedPatterns` and `contextPreview`, and in what later
 //! requests to Claude carry; their data can be exported and deleted for good.
 
-use std::time::Duration;
-
 use entity::prelude::*;
 use entity::{
     api_key, conversation, learned_pattern, memory, memory_history, message, message_feedback, preference,
@@ -14,11 +12,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fake_anthropic::{Reply, StreamReply};
-use crate::helpers::{TestApp, error_code};
+use crate::helpers::{TestApp, error_code, learned_from};
 
 crate::on_both_backends!(
     a_diet_stated_once_reaches_a_later_unrelated_conversation,
     too_long_ratings_make_answers_shorter,
+    later_ratings_outweigh_as_many_older_ones,
     explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected,
     patterns_appear_after_a_few_messages,
     context_preview_shows_what_the_next_answer_gets,
@@ -38,17 +37,16 @@ async fn send(app: &TestApp, key: &str, conversation: &str, message: &str) -> St
     data["sendMessage"]["message"]["id"].as_str().unwrap().to_owned()
 }
 
-/// Polls a query until `done` holds for its data (learning runs after each message).
+/// Polls a query until `done` holds for its data (learning runs after each message); fails
+/// loudly, with the last data seen, when it never does.
 async fn eventually(app: &TestApp, key: &str, query: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut data = Value::Null;
-    for _ in 0..250 {
-        data = app.data(key, query, json!({})).await;
-        if done(&data) {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never happened; last seen: {data:#}");
+    crate::helpers::eventually(&format!("`{query}` to show what was learned"), || app.data(key, query, json!({})), done)
+        .await
+}
+
+/// `confidence` (a float the server computed) is `expected`, give or take rounding.
+fn confidence_is(preference: &Value, expected: f64) -> bool {
+    (preference["confidence"].as_f64().unwrap() - expected).abs() < 1e-9
 }
 
 fn preference<'a>(data: &'a Value, key: &str) -> Option<&'a Value> {
@@ -122,6 +120,34 @@ async fn too_long_ratings_make_answers_shorter(app: TestApp) {
     assert_eq!(error_code(&refused), "BAD_USER_INPUT");
 }
 
+/// Old evidence fades: as many ratings one way as the other leave the style leaning towards
+/// the later ones. Were all evidence kept at full weight, both users would end at exactly 0.5.
+async fn later_ratings_outweigh_as_many_older_ones(app: TestApp) {
+    let rate = "mutation($m: ID!, $r: String) { rateMessage(input: {messageId: $m, rating: DOWN, reason: $r}) {
+        styleProfile { dimensions { name value evidenceCount } } } }";
+    // Questions of 60-600 plain characters, which say nothing about style themselves.
+    let questions = [
+        "Could you tell me about the history of the bicycle in the Netherlands, and why it caught on?",
+        "And what about the trams of Amsterdam during the twentieth century, how did they change?",
+    ];
+    for (name, reasons, leans_longer) in
+        [("Ada", ["too long", "too short"], true), ("Bob", ["too short", "too long"], false)]
+    {
+        let (_, key) = app.create_user(name).await;
+        let conversation = conversation(&app, &key).await;
+        let mut rated = Value::Null;
+        for (question, reason) in questions.iter().zip(reasons) {
+            let answer = send(&app, &key, &conversation, question).await;
+            rated = app.data(&key, rate, json!({ "m": answer, "r": reason })).await;
+        }
+        let verbosity = dimension(&rated["rateMessage"], "verbosity");
+        assert_eq!(verbosity["evidenceCount"], 2, "{name}: {verbosity}");
+        let value = verbosity["value"].as_f64().unwrap();
+        assert_eq!(value > 0.5, leans_longer, "{name} said {reasons:?} last: verbosity {value}");
+        assert!((value - 0.5).abs() > 0.001, "{name}: the later rating must count for more: verbosity {value}");
+    }
+}
+
 async fn explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let conversation = conversation(&app, &key).await;
@@ -135,14 +161,48 @@ async fn explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected
     );
     assert_eq!(preference(&data, "preferred_name").unwrap()["value"], "Addie");
 
-    // Contradicting evidence first weakens an inferred value, then replaces it (kept in history).
+    let units = preference(&data, "units").unwrap();
+    assert_eq!((&units["value"], &units["source"]), (&json!("metric"), &json!("INFERRED")));
+    assert!(confidence_is(units, 0.6), "{units}");
+
+    // A clear statement against an inferred value is stronger than what is left of it (0.6
+    // against 0.6 · (1 − 0.6)): it replaces the value at once, kept in the history.
     send(&app, &key, &conversation, "Actually, I prefer imperial units.").await;
-    send(&app, &key, &conversation, "Imperial please: use imperial units.").await;
-    let data =
-        eventually(&app, &key, prefs, |d| preference(d, "units").is_some_and(|p| p["value"] == "imperial")).await;
-    assert_eq!(preference(&data, "units").unwrap()["source"], "INFERRED");
+    learned_from(&app, &key, 2).await;
+    let data = app.data(&key, prefs, json!({})).await;
+    let units = preference(&data, "units").unwrap();
+    assert_eq!((&units["value"], &units["source"]), (&json!("imperial"), &json!("INFERRED")), "{data}");
+    assert!(confidence_is(units, 0.6), "{units}");
     let history = app.data(&key, r#"{ preferenceHistory(key: "units") { value change } }"#, json!({})).await;
     assert_eq!(history["preferenceHistory"], json!([{ "value": "metric", "change": "REPLACED" }]));
+    // Saying it again strengthens it: 1 − (1 − 0.6)².
+    send(&app, &key, &conversation, "Imperial please: use imperial units.").await;
+    learned_from(&app, &key, 3).await;
+    let data = app.data(&key, prefs, json!({})).await;
+    let units = preference(&data, "units").unwrap();
+    assert_eq!(units["value"], "imperial");
+    assert!(confidence_is(units, 0.84), "{units}");
+
+    // Weak evidence against an inferred value first only weakens it: a message written in
+    // Spanish (0.25) against "answer in French" (0.8) leaves French at 0.8 · (1 − 0.25)...
+    send(&app, &key, &conversation, "Please answer in French from now on.").await;
+    send(&app, &key, &conversation, "Hola, yo quiero una receta para mi cena con los amigos").await;
+    learned_from(&app, &key, 5).await;
+    let data = app.data(&key, prefs, json!({})).await;
+    let language = preference(&data, "language").unwrap();
+    assert_eq!((&language["value"], &language["source"]), (&json!("French"), &json!("INFERRED")), "{data}");
+    assert!(confidence_is(language, 0.6), "weakened, not replaced: {language}");
+    let history = app.data(&key, r#"{ preferenceHistory(key: "language") { value change } }"#, json!({})).await;
+    assert_eq!(history["preferenceHistory"], json!([]));
+    // ...and a clear statement then replaces what is left.
+    send(&app, &key, &conversation, "Please answer in Spanish.").await;
+    learned_from(&app, &key, 6).await;
+    let data = app.data(&key, prefs, json!({})).await;
+    let language = preference(&data, "language").unwrap();
+    assert_eq!(language["value"], "Spanish", "{data}");
+    assert!(confidence_is(language, 0.8), "{language}");
+    let history = app.data(&key, r#"{ preferenceHistory(key: "language") { value change } }"#, json!({})).await;
+    assert_eq!(history["preferenceHistory"], json!([{ "value": "French", "change": "REPLACED" }]));
 
     let confirmed = app
         .data(&key, r#"mutation { confirmPreference(key: "preferred_name") { value source confidence } }"#, json!({}))
@@ -151,15 +211,7 @@ async fn explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected
 
     app.data(&key, r#"mutation { rejectPreference(key: "units") }"#, json!({})).await;
     send(&app, &key, &conversation, "Use imperial units, as I said.").await;
-    // Learning from that message has run once its pattern count moved.
-    eventually(&app, &key, "{ learnedPatterns { key value } }", |d| {
-        d["learnedPatterns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["key"] == "message_count" && p["value"] == "4 messages")
-    })
-    .await;
+    learned_from(&app, &key, 7).await;
     let data = app.data(&key, prefs, json!({})).await;
     assert!(preference(&data, "units").is_none(), "a rejected value is not inferred again: {data}");
     let missing = app.gql(Some(&key), r#"mutation { confirmPreference(key: "units") { key } }"#, json!({})).await;
@@ -174,15 +226,8 @@ async fn patterns_appear_after_a_few_messages(app: TestApp) {
     let second = conversation(&app, &key).await;
     send(&app, &key, &second, "Translate 'good morning' into Italian").await;
 
-    let query = "{ learnedPatterns { kind key value confidence evidenceCount } }";
-    let data = eventually(&app, &key, query, |d| {
-        d["learnedPatterns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["key"] == "message_count" && p["value"] == "3 messages")
-    })
-    .await;
+    learned_from(&app, &key, 3).await;
+    let data = app.data(&key, "{ learnedPatterns { kind key value confidence evidenceCount } }", json!({})).await;
     let patterns = data["learnedPatterns"].as_array().unwrap();
     let find = |kind: &str, key: &str| patterns.iter().find(|p| p["kind"] == kind && p["key"] == key).cloned();
     let cooking = find("INTEREST", "cooking").expect("an interest in cooking");

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{TestApp, error_code, error_message};
+use crate::helpers::{TestApp, error_code, error_message, eventually, learned_from};
 
 crate::on_both_backends!(memories_remember_update_forget);
 
@@ -79,14 +79,12 @@ async fn what_users_say_is_remembered_for_later_conversations(app: TestApp) {
     app.data(&key, send, json!({ "c": first, "m": "Hi! My name is Ada and I'm allergic to shellfish." })).await;
 
     let list = "{ memories { edges { node { content source category } } } }";
-    let mut memories = json!([]);
-    for _ in 0..100 {
-        memories = app.data(&key, list, json!({})).await["memories"]["edges"].clone();
-        if memories.as_array().unwrap().len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let memories = eventually(
+        "the two memories the message states",
+        || async { app.data(&key, list, json!({})).await["memories"]["edges"].clone() },
+        |memories| memories.as_array().unwrap().len() >= 2,
+    )
+    .await;
     assert_eq!(
         memories,
         json!([
@@ -102,8 +100,8 @@ async fn what_users_say_is_remembered_for_later_conversations(app: TestApp) {
     assert!(request.system_text().contains("Allergic to shellfish"), "{}", request.system_text());
     assert_eq!(request.messages().len(), 1, "the first conversation's messages are not in the second's window");
 
-    // Saying it again stores nothing twice.
+    // Saying it again stores nothing twice (checked once learning from it has run).
     app.data(&key, send, json!({ "c": second, "m": "As I said, I'm allergic to shellfish." })).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(app.data(&key, list, json!({})).await["memories"]["edges"].as_array().unwrap().len(), 2);
+    learned_from(&app, &key, 3).await;
+    assert_eq!(app.data(&key, list, json!({})).await["memories"]["edges"], memories);
 }

@@ -7,11 +7,9 @@
 //!
 //! Only the SQLite backend: what is measured is learning and context, not the database.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, model_dir};
+use crate::helpers::{Backend, TestApp, learned_from, model_dir};
 
 struct Script {
     name: &'static str,
@@ -154,19 +152,7 @@ async fn stated_facts_and_preferences_reach_later_prompts() {
             app.data(&key, send, json!({ "c": first, "m": message })).await;
         }
         // Learning runs after each message: wait until all of them were counted.
-        let expected = format!("{} messages", script.says.len());
-        for _ in 0..250 {
-            let patterns = app.data(&key, "{ learnedPatterns { key value } }", json!({})).await;
-            let done = patterns["learnedPatterns"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["key"] == "message_count" && p["value"] == expected.as_str());
-            if done {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        learned_from(&app, &key, script.says.len()).await;
         for (question, must_carry) in script.probes {
             // Each probe in a fresh conversation: nothing of the first one is in its window.
             let later = app.data(&key, new_conversation, json!({})).await["createConversation"]["id"].clone();

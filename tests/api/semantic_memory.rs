@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fake_anthropic::{Reply, StreamReply};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, eventually};
 use crate::ws::{Frame, GqlSocket, Protocol};
 
 crate::on_both_backends!(
@@ -49,12 +49,7 @@ async fn memory_events_cross_replicas_through_redis() {
     let (_, key) = app.create_user("Ada").await;
     let mut socket = GqlSocket::with_key(app.port, Protocol::LegacyWs, &key).await;
     socket.subscribe("events", "subscription { memoryEvents { kind memory { content } } }", json!({})).await;
-    for _ in 0..200 {
-        if app.state.memory_events.subscribers() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    subscribed(&app).await;
     // The replica's relay subscribes to Redis in the background: retry until one arrives.
     let mut heard = None;
     for attempt in 0..20 {
@@ -110,15 +105,12 @@ async fn live_memories(app: &TestApp, key: &str) -> Vec<String> {
 async fn wait_for_memories(app: &TestApp, key: &str, expected: &[&str]) {
     let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     expected.sort();
-    let mut seen = Vec::new();
-    for _ in 0..200 {
-        seen = live_memories(app, key).await;
-        if seen == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("memories are {seen:?}, expected {expected:?}");
+    eventually(&format!("the memories {expected:?}"), || live_memories(app, key), |seen| seen == &expected).await;
+}
+
+/// Waits until the server listens for memory events (a subscription is live then).
+async fn subscribed(app: &TestApp) {
+    eventually("a memoryEvents subscriber", || async { app.state.memory_events.subscribers() }, |n| *n > 0).await;
 }
 
 async fn conversation(app: &TestApp, key: &str) -> String {
@@ -270,13 +262,28 @@ async fn claude_adds_updates_and_retires_memories_with_history(app: TestApp) {
         json!({ "content": "Is training for a marathon in April", "source": "EXTRACTED", "importance": 0.7 })
     );
 
-    // Extraction that fails (the API is overloaded) costs the chat nothing.
+    // Extraction that fails (the API is overloaded, through every retry) costs the chat
+    // nothing, and changes no memory.
+    let before = live_memories(&app, &key).await;
+    let asked = app.anthropic.tool_requests().len();
     for _ in 0..3 {
         app.anthropic.push_tool_reply(Reply::overloaded());
     }
     app.anthropic.push_stream(Reply::Stream(StreamReply::text("Good luck!")));
-    let answer = app.data(&key, SEND, json!({ "c": conversation, "m": "Any tips for my first marathon?" })).await;
+    let tips = "Any tips for my first marathon?";
+    let answer = app.data(&key, SEND, json!({ "c": conversation, "m": tips })).await;
     assert_eq!(answer["sendMessage"]["message"]["content"], "Good luck!");
+    // Extraction did run, and failed: Claude was asked about this message, three times.
+    let tries = eventually(
+        "three extraction requests for the last message (a try and two retries)",
+        || async { app.anthropic.tool_requests()[asked..].to_vec() },
+        |tries| tries.len() >= 3,
+    )
+    .await;
+    assert_eq!(tries.len(), 3, "{tries:#?}");
+    assert!(tries.iter().all(|r| r.messages()[0].1.contains(tips)), "{tries:#?}");
+    crate::helpers::learned_from(&app, &key, 2).await;
+    assert_eq!(live_memories(&app, &key).await, before);
 }
 
 async fn rules_learn_without_claude_and_supersede_old_facts(app: TestApp) {
@@ -303,12 +310,7 @@ async fn memory_events_reach_only_their_owner(app: TestApp) {
     let mut socket = GqlSocket::with_key(app.port, Protocol::TransportWs, &key).await;
     socket.subscribe("events", "subscription { memoryEvents { kind memory { content } } }", json!({})).await;
     // The subscription is live once the server listens for events.
-    for _ in 0..200 {
-        if app.state.memory_events.subscribers() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    subscribed(&app).await;
     let mut events = Vec::new();
     remember(&app, &other_key, "Grace's secret").await;
     let id = remember(&app, &key, "Lives in Porto").await;

@@ -43,7 +43,8 @@ pub const CHAT: &str = "subscription($c: ID!, $m: String!) { chat(input: {conver
     __typename
     ... on ChatStarted { userMessageId assistantMessageId }
     ... on ChatDelta { text }
-    ... on ChatCompleted { message { id content status role } stopReason usage { inputTokens outputTokens } }
+    ... on ChatCompleted { message { id content status role } stopReason
+        usage { inputTokens outputTokens cacheReadInputTokens cacheCreationInputTokens } }
     ... on ChatFailed { code message retryable partialMessage { id content status } } } }";
 
 impl GqlSocket {
