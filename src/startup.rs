@@ -53,7 +53,7 @@ impl Application {
         };
         let admin_token = match &config.admin_token {
             Some(token) => token.clone(),
-            None => generated_admin_token(&config),
+            None => admin_token_from_file(&config)?,
         };
         if config.anthropic.api_key.is_none() {
             tracing::warn!(
@@ -165,23 +165,47 @@ async fn drain(lifecycle: Lifecycle, grace: Duration, shutdown: impl Future<Outp
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
-/// Without `ADMIN_TOKEN`, a newcomer still needs a way to create the first user: make a random
-/// token for this run only and say how to use it. Never a fixed default.
-fn generated_admin_token(config: &Config) -> Secret {
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = format!("adm_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+/// Without `ADMIN_TOKEN`, a newcomer still needs a way to create the first user: a random token
+/// kept in `DATA_DIR/admin-token`, readable only by its owner, made on the first start and used
+/// again on the next ones. Never a fixed default, and never in the log (logs end up in the
+/// platform's log store): the log names the file.
+fn admin_token_from_file(config: &Config) -> anyhow::Result<Secret> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let path = config.data_dir.join("admin-token");
+    let existing = std::fs::read_to_string(&path).ok().map(|t| t.trim().to_owned()).filter(|t| t.len() >= 16);
+    let token = match existing {
+        Some(token) => token,
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("could not create DATA_DIR {}", config.data_dir.display()))?;
+            let mut bytes = [0u8; 24];
+            rand::rng().fill_bytes(&mut bytes);
+            let token = format!("adm_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("could not write {}", path.display()))?;
+            file.write_all(token.as_bytes()).with_context(|| format!("could not write {}", path.display()))?;
+            token
+        }
+    };
     let host = if config.host.is_unspecified() { "localhost".to_string() } else { config.host.to_string() };
+    tracing::warn!(file = %path.display(), "ADMIN_TOKEN is not set: the admin token is in this file (owner-only)");
     eprintln!(
-        "\nADMIN_TOKEN is not set, so this run uses a one-time admin token:\n\n    {token}\n\n\
+        "\nADMIN_TOKEN is not set, so the admin token is kept in {file} (readable only by you).\n\n\
          Create a user (the reply holds their API key):\n\n    \
-         curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer {token}' \\\n      \
+         curl -s http://{host}:{port}/graphql -H \"Authorization: Bearer $(cat {file})\" \\\n      \
          -H 'Content-Type: application/json' \\\n      \
-         -d '{{\"query\":\"mutation {{ createUser(input: {{displayName: \\\"Ada\\\"}}) {{ user {{ id }} apiKey }} }}\"}}'\n\n\
-         Set ADMIN_TOKEN to keep one token across restarts.\n",
+         -d '{{\"query\":\"mutation {{ createUser(input: {{displayName: \\\"Ada\\\"}}) {{ user {{ id }} apiKey }} }}\"}}'\n",
+        file = path.display(),
         port = config.port,
     );
-    Secret::new(token)
+    Ok(Secret::new(token))
 }
 
 async fn shutdown_signal() {

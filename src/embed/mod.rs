@@ -77,7 +77,7 @@ async fn ensure_local_model(config: &EmbeddingConfig) -> bool {
         Err(error) => format!("checking it failed ({error})"),
     };
     if !config.download {
-        tracing::warn!(dir = %dir.display(), "all-MiniLM-L6-v2 cannot be used: {problem}; EMBEDDING_DOWNLOAD=false, so it is not installed");
+        tracing::warn!(dir = %dir.display(), "all-MiniLM-L6-v2 cannot be used: {problem}; EMBEDDING_DOWNLOAD=false, so it is not downloaded");
         return false;
     }
     tracing::info!(dir = %dir.display(), "all-MiniLM-L6-v2: {problem}; installing it (about 90 MB, once)");

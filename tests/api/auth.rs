@@ -90,3 +90,32 @@ async fn only_the_admin_creates_users(app: TestApp) {
     let admin_me = app.gql(Some(ADMIN_TOKEN), "{ me { id } }", json!({})).await;
     assert_eq!(error_code(&admin_me), "FORBIDDEN");
 }
+
+/// Without `ADMIN_TOKEN` the admin token lives in `DATA_DIR/admin-token`, owner-only, the same
+/// across restarts, and works for `createUser`.
+#[tokio::test]
+async fn without_admin_token_the_token_is_kept_in_an_owner_only_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, &[("ADMIN_TOKEN", "")]).await.unwrap();
+    let path = app.state.config.data_dir.join("admin-token");
+    let token = std::fs::read_to_string(&path).unwrap();
+    assert!(token.starts_with("adm_") && token.len() >= 32, "{token}");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let created =
+        app.gql(Some(&token), r#"mutation { createUser(input: {displayName: "Ada"}) { apiKey } }"#, json!({})).await;
+    assert!(created["data"]["createUser"]["apiKey"].is_string(), "{created}");
+    assert_eq!(
+        error_code(
+            &app.gql(Some(ADMIN_TOKEN), r#"mutation { createUser(input: {displayName: "X"}) { apiKey } }"#, json!({}))
+                .await
+        ),
+        "UNAUTHENTICATED"
+    );
+
+    let app = app.restart(&[]).await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), token, "the same token after a restart");
+    let again =
+        app.gql(Some(&token), r#"mutation { createUser(input: {displayName: "Bo"}) { apiKey } }"#, json!({})).await;
+    assert!(again["data"]["createUser"]["apiKey"].is_string(), "{again}");
+}
