@@ -286,7 +286,12 @@ async fn extract_with_claude(
         };
         metrics::counter!("memory_extraction_operations_total", "action" => action).increment(1);
         if let Err(error) = apply(state, user_id, message_id, &similar, &operation).await {
-            tracing::warn!(error = format!("{error:#}"), ?operation, "a memory change Claude proposed was not applied");
+            // The action only: memory text stays out of logs.
+            tracing::warn!(
+                error = format!("{error:#}"),
+                action = operation.action,
+                "a memory change Claude proposed was not applied"
+            );
         }
     }
     for proposed in operations.preferences {
