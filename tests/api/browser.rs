@@ -121,9 +121,17 @@ impl Page {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        // The window size counts the (absent) browser frame; make the viewport exact.
-        client.set_window_size(width, height).await.expect("window size");
-        Some(Self { client, base: app.address.clone(), _driver: driver })
+        let page = Self { client, base: app.address.clone(), _driver: driver };
+        page.resize((width, height)).await;
+        Some(page)
+    }
+
+    /// Makes the viewport (not the window, which counts a frame even when headless) this size.
+    async fn resize(&self, (width, height): (u32, u32)) {
+        self.client.set_window_size(width, height).await.expect("window size");
+        let frame = self.js("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]").await;
+        let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        self.client.set_window_size(width + extra(0), height + extra(1)).await.expect("window size");
     }
 
     async fn goto(&self, path: &str) {
@@ -157,7 +165,8 @@ impl Page {
                 return value;
             }
             if Instant::now() > deadline {
-                let shot = self.screenshot("failure").await;
+                let name: String = what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+                let shot = self.screenshot(&format!("failed-waiting-for-{name}")).await;
                 panic!("gave up waiting for {what} (`{expression}`); the page is in {}", shot.display());
             }
             tokio::time::sleep(Duration::from_millis(40)).await;
@@ -408,11 +417,24 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
     };
     assert!(listed(app.data(&key, "{ memories(first: 50) { nodes { content } } }", json!({})).await));
 
-    page.js(
-        "[...document.querySelectorAll('#panel-memories .memory')].find(m => /peanut/i.test(m.textContent))
-           .querySelector('.forget').setAttribute('data-forget', '1'); return null",
-    )
-    .await;
+    // Search finds it; an edit keeps the former text in its history.
+    page.type_into("#memory-search", "peanuts").await;
+    page.wait_for("the search result", "document.querySelector('#panel-memories .memory .meta')?.textContent.includes('match')").await;
+    let peanut = "[...document.querySelectorAll('#panel-memories .memory')].find(m => /peanut/i.test(m.textContent))";
+    page.js(&format!("{peanut}.querySelector('.link-btn').setAttribute('data-edit', '1'); return null")).await;
+    page.click("[data-edit]").await;
+    let area = page.client.find(Locator::Css("#panel-memories .memory textarea")).await.expect("the editor");
+    area.clear().await.unwrap();
+    area.send_keys("Allergic to peanuts and cashews").await.unwrap();
+    page.click_button("#panel-memories .memory", "Save").await;
+    page.wait_for("the edited memory", &format!("{peanut}?.querySelector('.memory-content').textContent === 'Allergic to peanuts and cashews'"))
+        .await;
+    page.js(&format!("{peanut}.querySelector('[aria-expanded]').setAttribute('data-history', '1'); return null")).await;
+    page.click("[data-history]").await;
+    page.wait_for("the former version", &format!("{peanut}.querySelector('.memory-history li')?.textContent.includes('“Allergic to peanuts”')"))
+        .await;
+
+    page.js(&format!("{peanut}.querySelector('.forget').setAttribute('data-forget', '1'); return null")).await;
     page.click("[data-forget]").await;
     page.wait_for("the confirmation", "document.querySelector('dialog[open]')").await;
     page.click_button("dialog[open]", "Forget").await;
@@ -624,6 +646,17 @@ async fn screenshots_of_both_pages_at_desktop_and_phone_width() {
     page.wait_for("the answer to complete", "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.dataset.status === 'COMPLETE'")
         .await;
 
+    // "Why this answer": what the turn recorded it used, and the next prompt.
+    page.click("#messages .from-assistant .why").await;
+    let why = page
+        .wait_for("the explanation", "document.querySelector('.why-dialog .prompt') && document.querySelector('.why-dialog').textContent")
+        .await;
+    let why = why.as_str().unwrap();
+    assert!(why.contains("Memories it used") && why.contains("Is vegetarian"), "{why}");
+    assert!(why.contains("Units: metric"), "the preference it used: {why}");
+    page.screenshot("chat-why").await;
+    page.click(".why-dialog .dialog-head button").await;
+
     page.click("#tab-style").await;
     page.click("#messages .from-assistant .rate-down").await;
     page.click_button(".rate-form", "Too long").await;
@@ -636,19 +669,20 @@ async fn screenshots_of_both_pages_at_desktop_and_phone_width() {
     page.js("delete document.documentElement.dataset.theme; return null").await;
     page.click("#knowledge .knowledge-head button").await;
 
-    page.client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    page.resize(PHONE).await;
     page.wait_for("the phone layout", "getComputedStyle(document.getElementById('toggle-sidebar')).display !== 'none'").await;
     page.screenshot("chat-phone").await;
     page.click("#open-knowledge").await;
     page.screenshot("chat-phone-memories").await;
     page.click("#knowledge .knowledge-head button").await;
     page.click("#toggle-sidebar").await;
+    page.wait_for("the drawer to slide in", "getComputedStyle(document.getElementById('sidebar')).transform === 'none'").await;
     page.screenshot("chat-phone-conversations").await;
 
     page.goto("/graphql").await;
     page.wait_for("GraphiQL", "document.querySelector('.graphiql-container .graphiql-query-editor .CodeMirror')").await;
     page.screenshot("graphiql-phone").await;
-    page.client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+    page.resize(DESKTOP).await;
     page.click("#key-form button[type=submit]").await;
     page.click(".graphiql-execute-button").await;
     page.wait_for("the query's result", &format!("({RESULT}).includes('displayName')")).await;

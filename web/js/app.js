@@ -350,7 +350,12 @@ function renderContent(el) {
   const target = $('.content', el);
   if (role === 'ASSISTANT') target.replaceChildren(renderMarkdown(content));
   else target.replaceChildren(h('p', { class: 'plain', text: content }));
-  if (role === 'ASSISTANT' && el.message.status === 'STREAMING') target.append(h('span', { class: 'cursor', 'aria-hidden': 'true' }));
+  if (role === 'ASSISTANT' && el.message.status === 'STREAMING') {
+    // The cursor goes at the end of the text, inside the last paragraph or list item.
+    let end = target;
+    while (end.lastElementChild && !['PRE', 'TABLE', 'HR', 'BR', 'DIV'].includes(end.lastElementChild.tagName)) end = end.lastElementChild;
+    end.append(h('span', { class: 'cursor', 'aria-hidden': 'true' }));
+  }
 }
 
 function renderFoot(el) {

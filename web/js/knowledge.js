@@ -501,10 +501,12 @@ export class Knowledge {
         out.replaceChildren(h('p', { class: 'panel-error', role: 'alert', text: error.message }));
       }
     };
-    return h('form', { class: 'preview', onsubmit: (e) => { e.preventDefault(); run(); } },
+    const form = h('form', { class: 'preview', onsubmit: (e) => { e.preventDefault(); run(); } },
       h('h3', { text: 'The next prompt' }),
       h('label', { for: 'preview-message', text: 'If you said next:' }),
       h('div', { class: 'rate-row' }, input, h('button', { type: 'submit', class: 'small', text: 'Preview' })),
       out);
+    run();
+    return form;
   }
 }
