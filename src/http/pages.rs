@@ -159,7 +159,8 @@ mod tests {
         let mut checked = 0;
         for line in sums.lines().filter(|l| !l.trim().is_empty()) {
             let (expected, name) = line.split_once("  ").expect("sha256sum format");
-            let (asset, _) = BY_PATH.get(format!("vendor/{name}").as_str()).unwrap_or_else(|| panic!("{name} is not served"));
+            let (asset, _) =
+                BY_PATH.get(format!("vendor/{name}").as_str()).unwrap_or_else(|| panic!("{name} is not served"));
             assert_eq!(hex::encode(Sha256::digest(asset.body)), expected, "vendor/{name} differs from SHA256SUMS");
             checked += 1;
         }

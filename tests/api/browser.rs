@@ -38,10 +38,14 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     match (chromium, driver) {
         (Some(chromium), Some(driver)) => Some((chromium, driver)),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the browser tests: apt-get install chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER)")
+            panic!(
+                "CI must run the browser tests: apt-get install chromium chromium-driver (or set CHROMIUM and CHROMEDRIVER)"
+            )
         }
         _ => {
-            eprintln!("chromium or chromedriver is missing: skipping the browser tests (apt-get install chromium chromium-driver)");
+            eprintln!(
+                "chromium or chromedriver is missing: skipping the browser tests (apt-get install chromium chromium-driver)"
+            );
             None
         }
     }
@@ -117,7 +121,9 @@ impl Page {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
             match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await {
                 Ok(client) => break client,
-                Err(error) if Instant::now() > deadline => panic!("could not start Chromium through chromedriver: {error}"),
+                Err(error) if Instant::now() > deadline => {
+                    panic!("could not start Chromium through chromedriver: {error}")
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
@@ -129,7 +135,8 @@ impl Page {
     /// Makes the viewport (not the window, which counts a frame even when headless) this size.
     async fn resize(&self, (width, height): (u32, u32)) {
         self.client.set_window_size(width, height).await.expect("window size");
-        let frame = self.js("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]").await;
+        let frame =
+            self.js("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]").await;
         let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
         self.client.set_window_size(width + extra(0), height + extra(1)).await.expect("window size");
     }
@@ -174,7 +181,13 @@ impl Page {
     }
 
     async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.expect("click");
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .expect("click");
     }
 
     /// Clicks the button whose visible text is `text` inside `scope` (a CSS selector).
@@ -289,8 +302,11 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     app.anthropic.push_stream(slow(&["Lisbon ", "is ", "**lovely** ", "in ", "spring."], Duration::from_millis(250)));
     page.js(RECORD_STEPS).await;
     page.say("What is Lisbon like?").await;
-    page.wait_for("the completed answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'")
-        .await;
+    page.wait_for(
+        "the completed answer",
+        "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'",
+    )
+    .await;
     let steps: Vec<String> =
         serde_json::from_value(page.js("return window.__steps").await).expect("the recorded steps");
     assert!(steps.len() >= 3, "the answer should grow in visible steps, saw {steps:?}");
@@ -299,7 +315,10 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     }
     assert_eq!(steps.last().map(String::as_str), Some("Lisbon is lovely in spring."));
     assert_eq!(page.last_answer().await, ("COMPLETE".to_owned(), "Lisbon is lovely in spring.".to_owned()));
-    assert_eq!(page.js("return document.querySelector('#messages .from-assistant strong')?.textContent").await, "lovely");
+    assert_eq!(
+        page.js("return document.querySelector('#messages .from-assistant strong')?.textContent").await,
+        "lovely"
+    );
     let stored = messages(&app, &key, &conversation).await;
     assert_eq!(stored[1]["content"], "Lisbon is **lovely** in spring.");
     assert_eq!(stored[1]["status"], "COMPLETE");
@@ -331,24 +350,33 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     assert_eq!(stored[3]["status"], "INTERRUPTED");
     let kept = stored[3]["content"].as_str().unwrap();
     assert!(kept.starts_with("word1 word2 word3") && !kept.contains("word60"), "kept the part that arrived: {kept}");
-    assert!(app.anthropic.wait_for(PATIENCE, |fake| fake.dropped_streams() >= 1).await, "the upstream stream was dropped");
+    assert!(
+        app.anthropic.wait_for(PATIENCE, |fake| fake.dropped_streams() >= 1).await,
+        "the upstream stream was dropped"
+    );
     // The page shows the stored answer after a reload too.
     page.client.refresh().await.unwrap();
     page.wait_for("the reloaded conversation", "document.querySelectorAll('#messages .message').length === 4").await;
     let (status, text) = page.last_answer().await;
     assert_eq!(status, "INTERRUPTED");
     assert_eq!(text.trim(), kept.trim());
-    assert!(page.js("return document.querySelector('#messages .from-assistant:last-child .badge').textContent").await
-        .as_str()
-        .unwrap()
-        .starts_with("Interrupted"));
+    assert!(
+        page.js("return document.querySelector('#messages .from-assistant:last-child .badge').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .starts_with("Interrupted")
+    );
 
     // Rename and delete, from the list.
     page.click("#conversation-list li.is-current button[title^='Rename']").await;
     page.js("document.querySelector('.rename input').value = ''; return null").await;
     page.type_into(".rename input", "Lisbon trip\u{E007}").await;
-    page.wait_for("the new title in the list", "document.querySelector('#conversation-list .conversation-title')?.textContent === 'Lisbon trip'")
-        .await;
+    page.wait_for(
+        "the new title in the list",
+        "document.querySelector('#conversation-list .conversation-title')?.textContent === 'Lisbon trip'",
+    )
+    .await;
     assert_eq!(conversations(&app, &key).await[0]["title"], "Lisbon trip");
     assert_eq!(page.js("return document.getElementById('conversation-title').textContent").await, "Lisbon trip");
     page.click("#conversation-list li.is-current button[title^='Delete']").await;
@@ -369,18 +397,24 @@ async fn a_thumbs_down_saying_too_long_changes_the_style_profile_shown() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.anthropic.push_stream(Reply::Stream(StreamReply::text("Soup is a liquid food, usually served warm. ".repeat(8))));
+    app.anthropic
+        .push_stream(Reply::Stream(StreamReply::text("Soup is a liquid food, usually served warm. ".repeat(8))));
     app.data(&key, "mutation($id: ID!) { sendMessage(input: {conversationId: $id, message: \"What is soup?\"}) { message { id } } }", json!({ "id": id }))
         .await;
 
     page.sign_in(&key, &format!("/#c={id}")).await;
-    page.wait_for("the answer's rating buttons", "document.querySelector('#messages .from-assistant .rate-down')").await;
+    page.wait_for("the answer's rating buttons", "document.querySelector('#messages .from-assistant .rate-down')")
+        .await;
     page.click("#open-knowledge").await;
     page.click("#tab-style").await;
     let verbosity = "document.querySelector('#panel-style [data-name=verbosity] .style-sentence')?.textContent";
     // The message itself was a faint signal; nothing that says "short" yet.
     let before = page.wait_for("the style profile", verbosity).await;
-    assert!(before == "No clear preference about answer length yet." || before == "Nothing learned about answer length yet.", "{before}");
+    assert!(
+        before == "No clear preference about answer length yet."
+            || before == "Nothing learned about answer length yet.",
+        "{before}"
+    );
 
     page.click("#messages .from-assistant .rate-down").await;
     page.wait_for("the reason form", "document.querySelector('.rate-form')").await;
@@ -388,7 +422,8 @@ async fn a_thumbs_down_saying_too_long_changes_the_style_profile_shown() {
     page.wait_for("the learned style", &format!("{verbosity} === 'You prefer short, to-the-point answers.'")).await;
     assert_eq!(page.js("return document.querySelector('.rate-down').getAttribute('aria-pressed')").await, "true");
     let profile = app.data(&key, "{ styleProfile { dimensions { name value instruction } } }", json!({})).await;
-    let dimension = profile["styleProfile"]["dimensions"].as_array().unwrap().iter().find(|d| d["name"] == "verbosity").cloned();
+    let dimension =
+        profile["styleProfile"]["dimensions"].as_array().unwrap().iter().find(|d| d["name"] == "verbosity").cloned();
     let dimension = dimension.expect("verbosity");
     assert!(dimension["value"].as_f64().unwrap() < 0.5, "{dimension}");
     assert!(dimension["instruction"].is_string(), "{dimension}");
@@ -405,7 +440,8 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
     page.js("window.__sameDocument = true; return null").await;
 
     page.say("I am allergic to peanuts").await;
-    page.wait_for("the answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'").await;
+    page.wait_for("the answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'")
+        .await;
     page.wait_for(
         "the memory to appear",
         "[...document.querySelectorAll('#panel-memories .memory-content')].some(m => /peanut/i.test(m.textContent))",
@@ -419,7 +455,11 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
 
     // Search finds it; an edit keeps the former text in its history.
     page.type_into("#memory-search", "peanuts").await;
-    page.wait_for("the search result", "document.querySelector('#panel-memories .memory .meta')?.textContent.includes('match')").await;
+    page.wait_for(
+        "the search result",
+        "document.querySelector('#panel-memories .memory .meta')?.textContent.includes('match')",
+    )
+    .await;
     let peanut = "[...document.querySelectorAll('#panel-memories .memory')].find(m => /peanut/i.test(m.textContent))";
     page.js(&format!("{peanut}.querySelector('.link-btn').setAttribute('data-edit', '1'); return null")).await;
     page.click("[data-edit]").await;
@@ -427,12 +467,18 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
     area.clear().await.unwrap();
     area.send_keys("Allergic to peanuts and cashews").await.unwrap();
     page.click_button("#panel-memories .memory", "Save").await;
-    page.wait_for("the edited memory", &format!("{peanut}?.querySelector('.memory-content').textContent === 'Allergic to peanuts and cashews'"))
-        .await;
+    page.wait_for(
+        "the edited memory",
+        &format!("{peanut}?.querySelector('.memory-content').textContent === 'Allergic to peanuts and cashews'"),
+    )
+    .await;
     page.js(&format!("{peanut}.querySelector('[aria-expanded]').setAttribute('data-history', '1'); return null")).await;
     page.click("[data-history]").await;
-    page.wait_for("the former version", &format!("{peanut}.querySelector('.memory-history li')?.textContent.includes('“Allergic to peanuts”')"))
-        .await;
+    page.wait_for(
+        "the former version",
+        &format!("{peanut}.querySelector('.memory-history li')?.textContent.includes('“Allergic to peanuts”')"),
+    )
+    .await;
 
     page.js(&format!("{peanut}.querySelector('.forget').setAttribute('data-forget', '1'); return null")).await;
     page.click("[data-forget]").await;
@@ -443,7 +489,10 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
         "![...document.querySelectorAll('#panel-memories .memory-content')].some(m => /peanut/i.test(m.textContent))",
     )
     .await;
-    assert!(!listed(app.data(&key, "{ memories(first: 50) { nodes { content } } }", json!({})).await), "forgotten in the API too");
+    assert!(
+        !listed(app.data(&key, "{ memories(first: 50) { nodes { content } } }", json!({})).await),
+        "forgotten in the API too"
+    );
     page.close().await;
 }
 
@@ -452,14 +501,16 @@ async fn html_and_script_links_in_messages_and_answers_stay_inert_text() {
     let app = spawn().await;
     let Some(page) = Page::open(&app, DESKTOP).await else { return };
     let (_, key) = app.create_user("Ada").await;
-    const ASKED: &str = "<img src=x onerror=alert(1)> [click me](javascript:alert(1)) see [docs](https://example.org/docs)";
+    const ASKED: &str =
+        "<img src=x onerror=alert(1)> [click me](javascript:alert(1)) see [docs](https://example.org/docs)";
     const ANSWER: &str = "Here: <img src=x onerror=alert(2)> [open](javascript:alert(2)) \
                           <script>alert(3)</script> [data](data:text/html,<b>x</b>) and https://example.org/ok";
     app.anthropic.push_stream(Reply::Stream(StreamReply::text(ANSWER)));
 
     page.sign_in(&key, "/").await;
     page.say(ASKED).await;
-    page.wait_for("the answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'").await;
+    page.wait_for("the answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'")
+        .await;
 
     let inspect = "const box = document.getElementById('messages');
         return {
@@ -480,8 +531,11 @@ async fn html_and_script_links_in_messages_and_answers_stay_inert_text() {
         assert_eq!(seen["links"], json!(["https://example.org/ok"]), "{moment}");
         assert!(page.client.get_alert_text().await.is_err(), "{moment}: no dialog opened");
         page.client.refresh().await.unwrap();
-        page.wait_for("the reloaded answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'")
-            .await;
+        page.wait_for(
+            "the reloaded answer",
+            "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'",
+        )
+        .await;
     }
     page.close().await;
 }
@@ -516,7 +570,8 @@ async fn pages_are_served_from_the_binary_with_a_policy_that_keeps_them_to_this_
 }
 
 /// GraphiQL's editors are CodeMirror 5 instances; the test sets and reads them directly.
-const SET_QUERY: &str = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(arguments[0]); return null";
+const SET_QUERY: &str =
+    "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(arguments[0]); return null";
 
 impl Page {
     /// Puts an operation in GraphiQL's editor and runs it.
@@ -535,8 +590,9 @@ async fn graphiql_works_offline_introspects_runs_a_query_and_streams_a_chat() {
     let app = spawn().await;
     let Some(page) = Page::open(&app, DESKTOP).await else { return };
     let (_, key) = app.create_user("Ada").await;
-    let conversation = app.data(&key, "mutation { createConversation(input: {title: \"GraphiQL\"}) { id } }", json!({})).await
-        ["createConversation"]["id"]
+    let conversation = app
+        .data(&key, "mutation { createConversation(input: {title: \"GraphiQL\"}) { id } }", json!({}))
+        .await["createConversation"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -545,15 +601,20 @@ async fn graphiql_works_offline_introspects_runs_a_query_and_streams_a_chat() {
     page.wait_for("GraphiQL", "document.querySelector('.graphiql-container .graphiql-query-editor .CodeMirror')").await;
     page.type_into("#api-key", &key).await;
     page.click("#key-form button[type=submit]").await;
-    page.wait_for("the key in use", "document.getElementById('key-status').textContent.includes('this tab only')").await;
+    page.wait_for("the key in use", "document.getElementById('key-status').textContent.includes('this tab only')")
+        .await;
 
     // Introspection: the documentation explorer lists the schema's root types.
     page.click(".graphiql-sidebar button[aria-label='Show Documentation Explorer']").await;
-    page.wait_for("the schema's documentation", "document.querySelector('.graphiql-doc-explorer')?.textContent.includes('QueryRoot')")
-        .await;
+    page.wait_for(
+        "the schema's documentation",
+        "document.querySelector('.graphiql-doc-explorer')?.textContent.includes('QueryRoot')",
+    )
+    .await;
 
     page.run_in_graphiql("query { me { displayName } serverInfo { database } }").await;
-    let result = page.wait_for("the query's result", &format!("({RESULT}).includes('displayName') && ({RESULT})")).await;
+    let result =
+        page.wait_for("the query's result", &format!("({RESULT}).includes('displayName') && ({RESULT})")).await;
     let result: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
     assert_eq!(result["data"]["me"]["displayName"], "Ada");
 
@@ -588,7 +649,10 @@ async fn graphiql_works_offline_introspects_runs_a_query_and_streams_a_chat() {
     let loaded: Vec<String> = serde_json::from_value(loaded).unwrap();
     assert!(loaded.iter().any(|url| url.ends_with("/assets/vendor/graphiql.min.js")), "{loaded:?}");
     for url in &loaded {
-        assert!(url.starts_with(&format!("{}/", app.address)) || url.starts_with("ws://127.0.0.1"), "loaded from elsewhere: {url}");
+        assert!(
+            url.starts_with(&format!("{}/", app.address)) || url.starts_with("ws://127.0.0.1"),
+            "loaded from elsewhere: {url}"
+        );
     }
     let stored = page.js("return JSON.stringify(localStorage)").await;
     assert!(!stored.as_str().unwrap().contains(&key), "the key is not kept in localStorage unless asked");
@@ -616,8 +680,9 @@ async fn screenshots_of_both_pages_at_desktop_and_phone_width() {
         .await;
     }
     app.data(&key, "mutation { setPreference(input: {key: \"units\", value: \"metric\"}) { key } }", json!({})).await;
-    let id = app.data(&key, "mutation { createConversation(input: {title: \"Dinner before the long run\"}) { id } }", json!({})).await
-        ["createConversation"]["id"]
+    let id = app
+        .data(&key, "mutation { createConversation(input: {title: \"Dinner before the long run\"}) { id } }", json!({}))
+        .await["createConversation"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -633,23 +698,35 @@ async fn screenshots_of_both_pages_at_desktop_and_phone_width() {
         json!({ "id": id }),
     )
     .await;
-    app.anthropic.push_stream(slow(&["Sam ", "could ", "make ", "the ", "risotto ", "while ", "you ", "stretch"], Duration::from_millis(400)));
+    app.anthropic.push_stream(slow(
+        &["Sam ", "could ", "make ", "the ", "risotto ", "while ", "you ", "stretch"],
+        Duration::from_millis(400),
+    ));
 
     page.sign_in(&key, &format!("/#c={id}")).await;
     page.wait_for("the conversation", "document.querySelector('#messages .from-assistant ol')").await;
     page.click("#open-knowledge").await;
     page.wait_for("the memories", "document.querySelectorAll('#panel-memories .memory').length === 4").await;
     page.say("And something Sam can cook while I stretch?").await;
-    page.wait_for("a streaming answer", "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.textContent.includes('make')")
-        .await;
+    page.wait_for(
+        "a streaming answer",
+        "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.textContent.includes('make')",
+    )
+    .await;
     page.screenshot("chat-desktop").await;
-    page.wait_for("the answer to complete", "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.dataset.status === 'COMPLETE'")
-        .await;
+    page.wait_for(
+        "the answer to complete",
+        "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.dataset.status === 'COMPLETE'",
+    )
+    .await;
 
     // "Why this answer": what the turn recorded it used, and the next prompt.
     page.click("#messages .from-assistant .why").await;
     let why = page
-        .wait_for("the explanation", "document.querySelector('.why-dialog .prompt') && document.querySelector('.why-dialog').textContent")
+        .wait_for(
+            "the explanation",
+            "document.querySelector('.why-dialog .prompt') && document.querySelector('.why-dialog').textContent",
+        )
         .await;
     let why = why.as_str().unwrap();
     assert!(why.contains("Memories it used") && why.contains("Is vegetarian"), "{why}");
@@ -670,13 +747,18 @@ async fn screenshots_of_both_pages_at_desktop_and_phone_width() {
     page.click("#knowledge .knowledge-head button").await;
 
     page.resize(PHONE).await;
-    page.wait_for("the phone layout", "getComputedStyle(document.getElementById('toggle-sidebar')).display !== 'none'").await;
+    page.wait_for("the phone layout", "getComputedStyle(document.getElementById('toggle-sidebar')).display !== 'none'")
+        .await;
     page.screenshot("chat-phone").await;
     page.click("#open-knowledge").await;
     page.screenshot("chat-phone-memories").await;
     page.click("#knowledge .knowledge-head button").await;
     page.click("#toggle-sidebar").await;
-    page.wait_for("the drawer to slide in", "getComputedStyle(document.getElementById('sidebar')).transform === 'none'").await;
+    page.wait_for(
+        "the drawer to slide in",
+        "getComputedStyle(document.getElementById('sidebar')).transform === 'none'",
+    )
+    .await;
     page.screenshot("chat-phone-conversations").await;
 
     page.goto("/graphql").await;

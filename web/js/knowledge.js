@@ -44,6 +44,7 @@ const STYLE_WORDS = {
 const TABS = [['memories', 'Memories'], ['preferences', 'Preferences'], ['style', 'Style'], ['interests', 'Interests']];
 
 const humanKey = (key) => key.replace(/[_.-]+/g, ' ').replace(/^./, (c) => c.toUpperCase());
+const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 const certainty = (c) => (c >= 0.75 ? 'sure' : c >= 0.45 ? 'fairly sure' : 'not sure yet');
 
 /** Says a style dimension as a sentence ("You prefer short, to-the-point answers."). */
@@ -495,7 +496,7 @@ export class Knowledge {
         const data = await this.client.request(Q.preview, { id: conversationId, message: input.value.trim() || '…' });
         const p = data.contextPreview;
         out.replaceChildren(
-          h('p', { class: 'meta', text: `${p.estimatedSystemTokens} of ${p.systemTokenBudget} tokens · ${p.memories.length + p.coreMemories.length} memories` }),
+          h('p', { class: 'meta', text: `${p.estimatedSystemTokens} of ${p.systemTokenBudget} tokens · ${count(p.memories.length + p.coreMemories.length, 'memory', 'memories')}` }),
           h('pre', { class: 'prompt', tabIndex: 0, 'aria-label': 'System prompt', text: p.systemPrompt }));
       } catch (error) {
         out.replaceChildren(h('p', { class: 'panel-error', role: 'alert', text: error.message }));
