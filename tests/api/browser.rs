@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::fake_anthropic::{Reply, StreamReply};
+use crate::fake_anthropic::{Ending, Reply, StreamReply};
 use crate::helpers::{Backend, TestApp};
+use crate::ws::{CHAT, GqlSocket, Protocol};
 
 crate::on_both_backends!(a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten);
 
@@ -299,7 +300,7 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     let conversation = conversations(&app, &key).await[0]["id"].as_str().unwrap().to_owned();
 
     // The answer grows on the page in the steps it streams in, and ends complete.
-    app.anthropic.push_stream(slow(&["Lisbon ", "is ", "**lovely** ", "in ", "spring."], Duration::from_millis(250)));
+    app.anthropic.push_stream(slow(&["Lisbon ", "is ", "**lovely** ", "in ", "spring."], Duration::from_millis(400)));
     page.js(RECORD_STEPS).await;
     page.say("What is Lisbon like?").await;
     page.wait_for(
@@ -537,6 +538,68 @@ async fn html_and_script_links_in_messages_and_answers_stay_inert_text() {
         )
         .await;
     }
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_refusal_and_a_failed_answer_each_get_a_clear_line_and_a_retry() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("CHAT_MAX_CONCURRENT_STREAMS", "1")]).await.unwrap();
+    let Some(page) = Page::open(&app, DESKTOP).await else { return };
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = app
+        .data(&key, "mutation { createConversation(input: {title: \"Busy\"}) { id } }", json!({}))
+        .await["createConversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another device is getting a long answer, and one answer at a time is allowed.
+    let pieces: Vec<String> = (1..=100).map(|i| format!("w{i} ")).collect();
+    app.anthropic.push_stream(slow(&pieces.iter().map(String::as_str).collect::<Vec<_>>(), Duration::from_millis(100)));
+    let mut other = GqlSocket::with_key(app.port, Protocol::TransportWs, &key).await;
+    other.subscribe("1", CHAT, json!({ "c": conversation, "m": "A long one, please" })).await;
+    assert!(app.anthropic.wait_for(PATIENCE, |fake| fake.stream_requests().len() == 1).await);
+
+    page.sign_in(&key, &format!("/#c={conversation}")).await;
+    page.say("Hello?").await;
+    let line = page
+        .wait_for("the refusal", "document.querySelector('#messages .from-user.not-sent .message-error')?.textContent")
+        .await;
+    assert!(line.as_str().unwrap().starts_with("Too many answers at once"), "{line}");
+    // Nothing was stored or started: no answer follows the refused message.
+    assert_eq!(
+        page.js("return document.querySelector('#messages .message:last-child').classList.contains('not-sent')").await,
+        true
+    );
+
+    // The other answer ends; Retry sends again, and this answer fails mid-way (retryable).
+    other.unsubscribe("1").await;
+    let deadline = Instant::now() + PATIENCE;
+    while messages(&app, &key, &conversation).await.iter().any(|m| m["status"] == "STREAMING") {
+        assert!(Instant::now() < deadline, "the other answer never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.anthropic.push_stream(Reply::Stream(StreamReply {
+        ending: Ending::ErrorAfter(3),
+        ..StreamReply::text("This answer breaks off")
+    }));
+    app.anthropic.push_stream(Reply::Stream(StreamReply::text("Now it works.")));
+    page.click("#messages .from-user.not-sent .retry").await;
+    page.wait_for(
+        "the failed answer",
+        "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.dataset.status === 'FAILED'",
+    )
+    .await;
+    let failed = page.js("return [...document.querySelectorAll('#messages .from-assistant')].at(-1).textContent").await;
+    assert!(failed.as_str().unwrap().contains("Failed before the end"), "{failed}");
+    page.click("#messages .from-assistant .retry").await;
+    page.wait_for(
+        "the retried answer",
+        "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.dataset.status === 'COMPLETE'",
+    )
+    .await;
+    assert_eq!(page.last_answer().await.1, "Now it works.");
+    other.close().await;
     page.close().await;
 }
 

@@ -79,9 +79,11 @@ async function signIn(key, remember) {
   startApp();
 }
 
-function signOut(message) {
-  sessionStorage.removeItem(KEY);
-  localStorage.removeItem(KEY);
+function signOut(message, { forget = true } = {}) {
+  if (forget) {
+    sessionStorage.removeItem(KEY);
+    localStorage.removeItem(KEY);
+  }
   view.streaming?.stop();
   client?.close();
   client = null;
@@ -90,7 +92,7 @@ function signOut(message) {
   $('#app').hidden = true;
   $('#signin').hidden = false;
   $('#signin-error').textContent = message || '';
-  $('#signin-key').value = '';
+  $('#signin-key').value = forget ? '' : storedKey() || '';
   $('#signin-key').focus();
 }
 
@@ -703,7 +705,8 @@ setUpComposer();
 setUpLayout();
 const key = storedKey();
 if (key) {
-  signIn(key, false).catch((error) => signOut(error.message));
+  // A refused key is forgotten; a server that cannot be reached just now keeps it for a retry.
+  signIn(key, false).catch((error) => signOut(error.message, { forget: !(error instanceof GraphQLError && error.code === 'NETWORK') }));
 } else {
   signOut();
 }
