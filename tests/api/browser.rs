@@ -278,6 +278,11 @@ async fn conversations(app: &TestApp, key: &str) -> Vec<Value> {
     data["conversations"]["nodes"].as_array().cloned().unwrap_or_default()
 }
 
+/// Records what the Content-Security-Policy blocks from now on (nothing should be).
+const RECORD_VIOLATIONS: &str = "window.__violations = [];
+    document.addEventListener('securitypolicyviolation', e => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    return true;";
+
 /// Records each distinct text the last answer shows, as the page renders it.
 const RECORD_STEPS: &str = "window.__steps = [];
     new MutationObserver(() => {
@@ -294,6 +299,7 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     let (_, key) = app.create_user("Ada").await;
 
     page.sign_in(&key, "/").await;
+    page.js(RECORD_VIOLATIONS).await;
     page.wait_for("the greeting", "document.querySelector('.empty h2')?.textContent === 'Hello, Ada.'").await;
     page.click("#new-conversation").await;
     page.wait_for("the new conversation, selected", "document.querySelector('#conversation-list li.is-current')").await;
@@ -328,7 +334,8 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     let pieces: Vec<String> = (1..=60).map(|i| format!("word{i} ")).collect();
     let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
     app.anthropic.push_stream(slow(&pieces, Duration::from_millis(100)));
-    page.say("Tell me a long story").await;
+    // Enter sends.
+    page.type_into("#message-input", "Tell me a long story\u{E007}").await;
     page.wait_for(
         "the second answer to begin",
         "[...document.querySelectorAll('#messages .from-assistant')].at(-1)?.textContent.includes('word3')",
@@ -356,7 +363,9 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
         "the upstream stream was dropped"
     );
     // The page shows the stored answer after a reload too.
+    assert_eq!(page.js("return window.__violations").await, json!([]), "the policy blocked nothing the page needs");
     page.client.refresh().await.unwrap();
+    page.js(RECORD_VIOLATIONS).await;
     page.wait_for("the reloaded conversation", "document.querySelectorAll('#messages .message').length === 4").await;
     let (status, text) = page.last_answer().await;
     assert_eq!(status, "INTERRUPTED");
@@ -385,6 +394,7 @@ async fn the_chat_page_streams_an_answer_stops_one_and_manages_conversations() {
     page.click_button("dialog[open]", "Delete conversation").await;
     page.wait_for("the emptied list", "document.querySelectorAll('#conversation-list li').length === 0").await;
     assert!(conversations(&app, &key).await.is_empty(), "the conversation is gone from the API too");
+    assert_eq!(page.js("return window.__violations").await, json!([]), "the policy blocked nothing the page needs");
     page.close().await;
 }
 
@@ -666,6 +676,7 @@ async fn graphiql_works_offline_introspects_runs_a_query_and_streams_a_chat() {
     page.click("#key-form button[type=submit]").await;
     page.wait_for("the key in use", "document.getElementById('key-status').textContent.includes('this tab only')")
         .await;
+    page.js(RECORD_VIOLATIONS).await;
 
     // Introspection: the documentation explorer lists the schema's root types.
     page.click(".graphiql-sidebar button[aria-label='Show Documentation Explorer']").await;
@@ -717,6 +728,7 @@ async fn graphiql_works_offline_introspects_runs_a_query_and_streams_a_chat() {
             "loaded from elsewhere: {url}"
         );
     }
+    assert_eq!(page.js("return window.__violations").await, json!([]), "the policy blocked nothing GraphiQL needs");
     let stored = page.js("return JSON.stringify(localStorage)").await;
     assert!(!stored.as_str().unwrap().contains(&key), "the key is not kept in localStorage unless asked");
     page.close().await;
@@ -802,6 +814,13 @@ async fn screenshots_of_both_pages_at_desktop_and_phone_width() {
     page.click_button(".rate-form", "Too long").await;
     page.wait_for("the learned style", "document.querySelector('#panel-style .instruction')").await;
     page.screenshot("chat-desktop-style").await;
+
+    page.click("#tab-preferences").await;
+    page.wait_for("the preferences", "document.querySelector('#panel-preferences .preference')").await;
+    page.screenshot("chat-desktop-preferences").await;
+    page.click("#tab-interests").await;
+    page.wait_for("the interests", "document.querySelector('#panel-interests .panel-note')").await;
+    page.screenshot("chat-desktop-interests").await;
 
     page.js("document.documentElement.dataset.theme = 'dark'; return null").await;
     page.click("#tab-memories").await;

@@ -1,7 +1,7 @@
 // "What I know about you" (memories, preferences, style, interests; live through memoryEvents)
 // and "Why this answer" (what a turn recorded it used, and a preview of the next prompt).
 
-import { $, ago, announce, confirmDialog, h, iconButton, percent } from './dom.js';
+import { $, ago, announce, append, confirmDialog, h, iconButton, percent } from './dom.js';
 
 export const STYLE_FIELDS = 'name value confidence evidenceCount description instruction';
 const MEMORY = 'id content category importance source createdAt updatedAt validTo';
@@ -44,6 +44,11 @@ const STYLE_WORDS = {
 const TABS = [['memories', 'Memories'], ['preferences', 'Preferences'], ['style', 'Style'], ['interests', 'Interests']];
 
 const humanKey = (key) => key.replace(/[_.-]+/g, ' ').replace(/^./, (c) => c.toUpperCase());
+/** Replaces an element's children, skipping the absent (null) ones. */
+const fill = (el, ...children) => {
+  el.replaceChildren();
+  return append(el, children);
+};
 const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 const certainty = (c) => (c >= 0.75 ? 'sure' : c >= 0.45 ? 'fairly sure' : 'not sure yet');
 
@@ -370,7 +375,7 @@ export class Knowledge {
       ? h('details', { class: 'former' }, h('summary', { text: `Former values (${data.preferenceHistory.length})` }),
         h('ul', {}, data.preferenceHistory.map((v) => h('li', { text: `${humanKey(v.key)}: ${v.value} (${v.change.toLowerCase()} ${ago(v.validTo)})` }))))
       : null;
-    panel.replaceChildren(
+    fill(panel,
       h('p', { class: 'panel-note', text: 'How you like to be helped. What you set always wins over what was inferred.' }),
       items.length ? h('ul', { class: 'preference-list' }, items) : h('p', { class: 'muted', text: 'No preferences yet.' }),
       form, former);
@@ -415,14 +420,15 @@ export class Knowledge {
       const interests = data.learnedPatterns.filter((p) => p.kind === 'INTEREST');
       const others = data.learnedPatterns.filter((p) => p.kind !== 'INTEREST');
       const label = { ACTIVITY: 'When you are active', HABIT: 'Habit', RECURRING_REQUEST: 'You often ask' };
-      panel.replaceChildren(
+      fill(panel,
         h('p', { class: 'panel-note', text: 'Topics you come back to, and habits the assistant noticed.' }),
         interests.length
           ? h('ul', { class: 'chips interest-list' }, interests.map((p) => h('li', { class: 'chip', title: `${p.evidenceCount} mentions`, text: `${p.key} · ${percent(p.confidence)}` })))
           : h('p', { class: 'muted', text: 'No interests noticed yet.' }),
         others.length ? h('h3', { text: 'Also noticed' }) : null,
         others.length ? h('ul', { class: 'pattern-list' }, others.map((p) => h('li', {},
-          h('strong', { text: `${label[p.kind] || p.kind}: ` }), `${humanKey(p.key)}: ${p.value}`,
+          // Habits say what they measure in their key; activity and requests in their value.
+          h('strong', { text: `${label[p.kind] || p.kind}: ` }), p.kind === 'HABIT' ? `${humanKey(p.key)}: ${p.value}` : p.value,
           h('span', { class: 'meta', text: ` (${percent(p.confidence)})` })))) : null);
     } catch (error) {
       this.fail(panel, error);
