@@ -614,6 +614,49 @@ async fn a_refusal_and_a_failed_answer_each_get_a_clear_line_and_a_retry() {
 }
 
 #[tokio::test]
+async fn export_downloads_my_data_and_delete_my_data_asks_first_then_signs_out() {
+    let app = spawn().await;
+    let Some(page) = Page::open(&app, DESKTOP).await else { return };
+    let (_, key) = app.create_user("Ada").await;
+    app.data(&key, "mutation { remember(input: {content: \"Plays the cello\"}) { id } }", json!({})).await;
+    page.sign_in(&key, "/").await;
+    // The export is handed to the browser as a Blob download; keep a hold of the Blob.
+    page.js("const make = URL.createObjectURL; URL.createObjectURL = (blob) => { window.__download = blob; return make(blob); }; return null")
+        .await;
+    page.click("#account-menu summary").await;
+    page.click("#export").await;
+    page.wait_for("the download", "window.__download").await;
+    let exported = page.js("return window.__download.text()").await;
+    let exported: Value = serde_json::from_str(exported.as_str().unwrap()).expect("the export is JSON");
+    assert_eq!(exported["user"]["displayName"], "Ada");
+    assert_eq!(exported["memories"][0]["content"], "Plays the cello");
+
+    page.click("#account-menu summary").await;
+    page.click("#delete-data").await;
+    page.wait_for("the confirmation", "document.querySelector('dialog[open] #confirm-input')").await;
+    let confirm = "document.querySelector('dialog[open] button.danger').disabled";
+    assert_eq!(page.js(&format!("return {confirm}")).await, true, "nothing is deleted without typing the word");
+    page.click_button("dialog[open]", "Cancel").await;
+    assert!(app.gql(Some(&key), "{ me { id } }", json!({})).await["errors"].is_null(), "Cancel keeps everything");
+
+    page.click("#account-menu summary").await;
+    page.click("#delete-data").await;
+    page.type_into("dialog[open] #confirm-input", "delete").await;
+    page.click_button("dialog[open]", "Delete everything").await;
+    let said = page
+        .wait_for(
+            "the sign-in page",
+            "!document.getElementById('signin').hidden && document.getElementById('signin-error').textContent",
+        )
+        .await;
+    assert_eq!(said, "Everything stored about you was deleted.");
+    let after = app.gql(Some(&key), "{ me { id } }", json!({})).await;
+    assert_eq!(crate::helpers::error_code(&after), "UNAUTHENTICATED", "the key stopped working");
+    assert_eq!(page.js("return sessionStorage.length + localStorage.length").await, 0, "the page forgot the key");
+    page.close().await;
+}
+
+#[tokio::test]
 async fn pages_are_served_from_the_binary_with_a_policy_that_keeps_them_to_this_server() {
     let app = spawn().await;
     let client = app.client();
