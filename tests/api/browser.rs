@@ -614,6 +614,61 @@ async fn a_refusal_and_a_failed_answer_each_get_a_clear_line_and_a_retry() {
 }
 
 #[tokio::test]
+async fn inferred_preferences_can_be_confirmed_or_rejected_and_set_in_the_panel() {
+    let app = spawn().await;
+    let Some(page) = Page::open(&app, DESKTOP).await else { return };
+    let (_, key) = app.create_user("Ada").await;
+    page.sign_in(&key, "/").await;
+    page.say("I am vegetarian, and I prefer metric units").await;
+    page.wait_for("the answer", "document.querySelector('#messages .from-assistant')?.dataset.status === 'COMPLETE'")
+        .await;
+    // Learning runs after the answer; wait for it through the API, then look.
+    let preferences =
+        || async { app.data(&key, "{ preferences { key value source } }", json!({})).await["preferences"].clone() };
+    let deadline = Instant::now() + PATIENCE;
+    while preferences().await.as_array().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the preferences were never inferred");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    page.click("#open-knowledge").await;
+    page.click("#tab-preferences").await;
+    let diet = "document.querySelector('#panel-preferences [data-key=diet]')";
+    let inferred = page.wait_for("the inferred diet", &format!("{diet}?.textContent")).await;
+    assert!(inferred.as_str().unwrap().contains("Inferred"), "{inferred}");
+
+    page.click("#panel-preferences [data-key=diet] button[aria-label^='Confirm']").await;
+    page.wait_for("the confirmed diet", &format!("{diet}?.textContent.includes('You set this')")).await;
+    page.click("#panel-preferences [data-key=units] button[aria-label^='Reject']").await;
+    page.wait_for("the rejected units to go", "!document.querySelector('#panel-preferences [data-key=units]')").await;
+    page.type_into("#pref-key", "response_length").await;
+    page.type_into("#pref-value", "short").await;
+    page.click(".set-preference button[type=submit]").await;
+    page.wait_for(
+        "the set preference",
+        "document.querySelector('#panel-preferences [data-key=response_length]')?.textContent.includes('short')",
+    )
+    .await;
+
+    let mut now: Vec<(String, String, String)> = serde_json::from_value::<Vec<Value>>(preferences().await)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap().into(),
+                p["value"].as_str().unwrap().into(),
+                p["source"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    now.sort();
+    let explicit = |k: &str, v: &str| (k.to_owned(), v.to_owned(), "EXPLICIT".to_owned());
+    assert_eq!(now, vec![explicit("diet", "vegetarian"), explicit("response_length", "short")]);
+    let history = app.data(&key, "{ preferenceHistory(key: \"units\") { value change } }", json!({})).await;
+    assert_eq!(history["preferenceHistory"], json!([{ "value": "metric", "change": "REJECTED" }]));
+    page.close().await;
+}
+
+#[tokio::test]
 async fn export_downloads_my_data_and_delete_my_data_asks_first_then_signs_out() {
     let app = spawn().await;
     let Some(page) = Page::open(&app, DESKTOP).await else { return };
