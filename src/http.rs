@@ -10,7 +10,7 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{FromRequestParts as _, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -23,6 +23,8 @@ use crate::graphql::{self, AppSchema};
 use crate::services::account::auth::{self, Caller};
 use crate::state::AppState;
 
+mod pages;
+
 #[derive(Clone)]
 struct HttpState {
     schema: AppSchema,
@@ -32,7 +34,7 @@ struct HttpState {
 pub fn router(schema: AppSchema, app: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/", get(|| async { Redirect::temporary("/graphql") }))
+        .merge(pages::routes())
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
@@ -85,7 +87,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_upgrade {
-        return Html(graphiql_page()).into_response();
+        return pages::graphiql(request.headers());
     }
     if state.app.lifecycle.is_draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is restarting; connect again").into_response();
@@ -223,10 +225,6 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
     let code = if sql.is_ok() && short_term.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
-}
-
-fn graphiql_page() -> String {
-    include_str!("graphiql.html").to_owned()
 }
 
 #[cfg(test)]

@@ -33,9 +33,17 @@ async fn graphiql_is_served_to_browsers(app: TestApp) {
     let page = app.client().get(format!("{}/graphql", app.address)).header("accept", "text/html").send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("GraphiQL.createFetcher"));
-    assert!(html.contains("subscriptionUrl"), "GraphiQL must know where subscriptions live");
-    assert!(html.contains("Authorization"), "GraphiQL must offer a place for the key");
+    assert!(
+        html.contains("/assets/js/graphiql.js") && html.contains("API key"),
+        "GraphiQL must offer a place for the key"
+    );
+    // Its script, from this server like everything the page loads.
+    let script = app.client().get(format!("{}/assets/js/graphiql.js", app.address)).send().await.unwrap();
+    assert_eq!(script.status(), 200);
+    let script = script.text().await.unwrap();
+    assert!(script.contains("GraphiQL.createFetcher"));
+    assert!(script.contains("subscriptionUrl"), "GraphiQL must know where subscriptions live");
+    assert!(script.contains("authorization"), "the key goes with every request and the socket");
 }
 
 async fn readiness(app: &TestApp) -> (u16, Value) {

@@ -10,6 +10,7 @@ mod ws;
 
 mod architecture;
 mod auth;
+mod browser;
 mod chat;
 mod container_start;
 mod conversations;
