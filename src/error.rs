@@ -12,6 +12,8 @@ pub mod code {
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const UPSTREAM_ERROR: &str = "UPSTREAM_ERROR";
     pub const INTERNAL: &str = "INTERNAL";
+    /// Apollo's code for an automatic persisted query the server does not know (yet).
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,10 @@ pub enum AppError {
     BadInput(String),
     #[error("{0}")]
     RateLimited(String),
+    /// A request named an automatic persisted query by its hash alone, and the hash is unknown.
+    /// The message is the exact text Apollo's clients look for before sending the query itself.
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
     /// Claude failed. Shown to the client as the error's user message, never its details.
     #[error("{}", .0.user_message())]
     Upstream(#[from] LlmError),
@@ -48,6 +54,7 @@ impl AppError {
             Self::NotFound(_) => code::NOT_FOUND,
             Self::BadInput(_) => code::BAD_USER_INPUT,
             Self::RateLimited(_) => code::RATE_LIMITED,
+            Self::PersistedQueryNotFound => code::PERSISTED_QUERY_NOT_FOUND,
             Self::Upstream(_) => code::UPSTREAM_ERROR,
             Self::Database(_) | Self::Internal(_) => code::INTERNAL,
         }
@@ -70,7 +77,11 @@ impl AppError {
         match self {
             Self::Upstream(error) => error.is_retryable(),
             Self::RateLimited(_) | Self::Database(_) | Self::Internal(_) => true,
-            Self::Unauthenticated(_) | Self::Forbidden(_) | Self::NotFound(_) | Self::BadInput(_) => false,
+            Self::Unauthenticated(_)
+            | Self::Forbidden(_)
+            | Self::NotFound(_)
+            | Self::BadInput(_)
+            | Self::PersistedQueryNotFound => false,
         }
     }
 }

@@ -3,9 +3,11 @@
 mod connection;
 mod errors;
 mod mutation;
+pub mod persisted_queries;
 mod query;
 mod subscription;
 mod types;
+mod variables;
 
 use async_graphql::{Context, Schema};
 
@@ -32,6 +34,8 @@ pub const MAX_COMPLEXITY: usize = 5000;
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .extension(ErrorCodes)
+        .extension(persisted_queries::PersistedQueries)
+        .extension(variables::RequiredVariables)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(state) = state {

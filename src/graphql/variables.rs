@@ -1,0 +1,127 @@
+//! Variable coercion as the GraphQL spec orders it: after validation and before execution, a
+//! required variable (non-null, no default) that is missing or null fails the whole request,
+//! which then has no `data` (async-graphql on its own notices only when a resolver reads it, as a
+//! field error). Values of the wrong type are caught by validation already.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation,
+};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Value, Variables};
+
+/// Schema extension that refuses requests whose required variables are not provided.
+pub struct RequiredVariables;
+
+impl ExtensionFactory for RequiredVariables {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequiredVariablesExtension::default())
+    }
+}
+
+/// One per request: what the earlier hooks learned, for the later ones.
+#[derive(Default)]
+struct RequiredVariablesExtension {
+    operation_name: Mutex<Option<String>>,
+    unprovided: Mutex<Vec<ServerError>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[async_trait::async_trait]
+impl Extension for RequiredVariablesExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = next.run(ctx, request).await?;
+        *lock(&self.operation_name) = request.operation_name.clone();
+        Ok(request)
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let operation_name = lock(&self.operation_name).clone();
+        *lock(&self.unprovided) = unprovided(&document, operation_name.as_deref(), variables);
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let unprovided = std::mem::take(&mut *lock(&self.unprovided));
+        if unprovided.is_empty() { Ok(result) } else { Err(unprovided) }
+    }
+}
+
+/// The required variables of the operation to run that `variables` leaves out or sets to null.
+fn unprovided(document: &ExecutableDocument, operation_name: Option<&str>, variables: &Variables) -> Vec<ServerError> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(wanted)) => {
+            match operations.iter().find(|(name, _)| name.as_str() == wanted) {
+                Some((_, operation)) => operation,
+                None => return Vec::new(),
+            }
+        }
+        // Which operation runs is for execution to settle (and report).
+        (DocumentOperations::Multiple(_), None) => return Vec::new(),
+    };
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .filter(|definition| !definition.node.var_type.node.nullable && definition.node.default_value.is_none())
+        .filter_map(|definition| {
+            let name = &definition.node.name.node;
+            let ty = &definition.node.var_type.node;
+            let message = match variables.get(name) {
+                None => format!("Variable \"${name}\" of required type \"{ty}\" was not provided."),
+                Some(Value::Null) => format!("Variable \"${name}\" of non-null type \"{ty}\" must not be null."),
+                Some(_) => return None,
+            };
+            Some(ServerError::new(message, Some(definition.pos)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(query: &str, operation: Option<&str>, variables: serde_json::Value) -> Vec<String> {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        unprovided(&document, operation, &Variables::from_json(variables)).into_iter().map(|e| e.message).collect()
+    }
+
+    #[test]
+    fn required_variables_must_be_provided_and_not_null() {
+        let query = "query($id: ID!, $n: Int, $d: Int! = 3) { a }";
+        assert_eq!(check(query, None, serde_json::json!({ "id": "1" })), Vec::<String>::new());
+        assert_eq!(
+            check(query, None, serde_json::json!({})),
+            ["Variable \"$id\" of required type \"ID!\" was not provided."]
+        );
+        assert_eq!(
+            check(query, None, serde_json::json!({ "id": null })),
+            ["Variable \"$id\" of non-null type \"ID!\" must not be null."]
+        );
+        let two = "query A($x: ID!) { a } query B { b }";
+        assert_eq!(check(two, Some("B"), serde_json::json!({})), Vec::<String>::new());
+        assert_eq!(check(two, Some("A"), serde_json::json!({})).len(), 1);
+    }
+}
