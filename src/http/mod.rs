@@ -1,15 +1,17 @@
-//! The HTTP surface: `/graphql` (POST queries, GET GraphiQL or WebSocket upgrade), `/healthz`,
+//! The HTTP surface: `/graphql` in every transport GraphQL clients speak — GraphQL over HTTP
+//! (`graphql_http`), GraphQL over WebSocket (`websocket`: graphql-transport-ws and the legacy
+//! graphql-ws) and GraphQL over Server-Sent Events (`sse`) — plus GraphiQL, `/healthz` and
 //! `/readyz`. Authentication happens here, once per request or connection; resolvers only read
 //! the resulting [`Caller`].
 
-use std::str::FromStr as _;
+mod graphql_http;
+mod sse;
+mod websocket;
+
 use std::time::Duration;
 
-use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{FromRequestParts as _, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,7 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::AppError;
-use crate::graphql::{self, AppSchema};
+use crate::graphql::AppSchema;
 use crate::services::account::auth::{self, Caller};
 use crate::state::AppState;
 
@@ -33,7 +35,7 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql", get(graphql_get).post(graphql_http::post))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .with_state(HttpState { schema, app })
@@ -67,81 +69,21 @@ async fn identify(app: &AppState, authorization: Option<&str>) -> Result<Caller,
     }
 }
 
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
-    let credential = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match identify(&state.app, credential).await {
-        Ok(caller) => state.schema.execute(request.into_inner().data(caller)).await.into(),
-        Err(error) => graphql::error_response(error).into(),
-    }
-}
-
-/// GET serves GraphiQL to browsers and upgrades WebSocket clients (subscriptions).
+/// GET serves GraphiQL to browsers, upgrades WebSocket clients (subscriptions), streams
+/// subscriptions to `Accept: text/event-stream`, and runs queries sent as URL parameters.
 async fn graphql_get(State(state): State<HttpState>, request: Request) -> Response {
     let is_upgrade = request
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !is_upgrade {
-        return Html(graphiql_page()).into_response();
+    if is_upgrade {
+        return websocket::upgrade(state, request).await;
     }
-    let (mut parts, _body) = request.into_parts();
-    let mut upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let Ok(protocol) = GraphQLProtocol::from_request_parts(&mut parts, &()).await else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "WebSocket clients must offer the graphql-transport-ws or graphql-ws subprotocol",
-        )
-            .into_response();
-    };
-    // Answer with the protocol that will actually be spoken: the client's first supported offer,
-    // which is what `GraphQLProtocol` picked (axum's own choice would follow our list's order).
-    if let Some(spoken) = client_first_protocol(&parts.headers) {
-        upgrade.set_selected_protocol(HeaderValue::from_static(spoken));
-    } else {
-        upgrade = upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS);
+    match graphql_http::Accept::of(request.headers(), true) {
+        graphql_http::Accept::Html => Html(graphiql_page()).into_response(),
+        accept => graphql_http::get(state, accept, request).await,
     }
-    let app = state.app.clone();
-    upgrade.on_upgrade(move |socket| {
-        GraphQLWebSocket::new(socket, state.schema, protocol)
-            .on_connection_init(move |payload| async move {
-                let credential = credential_from_init(&payload);
-                let caller = identify(&app, credential.as_deref())
-                    .await
-                    .map_err(|error| async_graphql::Error::new(graphql::client_message(&error)))?;
-                let mut data = Data::default();
-                data.insert(caller);
-                Ok(data)
-            })
-            .serve()
-    })
-}
-
-fn client_first_protocol(headers: &HeaderMap) -> Option<&'static str> {
-    headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)?
-        .to_str()
-        .ok()?
-        .split(',')
-        .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
-        .map(|p| p.sec_websocket_protocol())
-}
-
-/// The credential in a `connection_init` payload: `authorization`/`Authorization` (a `Bearer`
-/// value), `token` (the bare key), or Apollo's `headers` object.
-fn credential_from_init(payload: &serde_json::Value) -> Option<String> {
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-    let from = |object: &serde_json::Value| {
-        object
-            .get("authorization")
-            .or_else(|| object.get("Authorization"))
-            .and_then(text)
-            .or_else(|| object.get("token").and_then(text).map(|t| format!("Bearer {t}")))
-    };
-    from(payload).or_else(|| payload.get("headers").and_then(from))
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
@@ -164,33 +106,5 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 }
 
 fn graphiql_page() -> String {
-    include_str!("graphiql.html").to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_init_credentials_in_every_accepted_shape() {
-        let cases = [
-            json!({"authorization": "Bearer k"}),
-            json!({"Authorization": "Bearer k"}),
-            json!({"token": "k"}),
-            json!({"headers": {"Authorization": "Bearer k"}}),
-        ];
-        for payload in cases {
-            assert_eq!(credential_from_init(&payload).as_deref(), Some("Bearer k"), "{payload}");
-        }
-        assert_eq!(credential_from_init(&json!({})), None);
-    }
-
-    #[test]
-    fn the_reply_names_the_clients_first_supported_protocol() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("graphql-ws, graphql-transport-ws"));
-        assert_eq!(client_first_protocol(&headers), Some("graphql-ws"));
-        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("soap, graphql-transport-ws"));
-        assert_eq!(client_first_protocol(&headers), Some("graphql-transport-ws"));
-    }
+    include_str!("../graphiql.html").to_owned()
 }
