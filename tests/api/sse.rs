@@ -48,7 +48,15 @@ async fn a_chat_streams_to_a_raw_http_client(app: TestApp) {
     )
     .await;
     let mut events = Vec::new();
-    while let Some(result) = stream.next_result().await {
+    loop {
+        let event = stream.next_event().await.expect("an event");
+        if event.event == "complete" {
+            // On the wire as the protocol writes it: an EventSource drops an event without data.
+            assert_eq!(event.raw, "event: complete\ndata:\n\n");
+            break;
+        }
+        assert!(event.raw.starts_with("event: next\ndata: {") && event.raw.ends_with("}\n\n"), "{event:?}");
+        let result: Value = serde_json::from_str(&event.data).unwrap();
         assert!(result.get("errors").is_none(), "{result}");
         events.push(result["data"]["chat"].clone());
     }

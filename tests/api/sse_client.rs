@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 pub struct SseEvent {
     pub event: String,
     pub data: String,
+    /// The event as it came, blank line included.
+    pub raw: String,
 }
 
 pub struct EventStream {
@@ -56,7 +58,7 @@ impl EventStream {
                 if event.is_empty() && data.is_empty() {
                     continue; // a comment (keep-alive)
                 }
-                return Some(SseEvent { event, data: data.join("\n") });
+                return Some(SseEvent { event, data: data.join("\n"), raw: text });
             }
             match self.response.chunk().await {
                 Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
