@@ -4,6 +4,7 @@ mod connection;
 mod errors;
 mod mutation;
 pub mod persisted_queries;
+mod prepare;
 mod query;
 mod subscription;
 mod types;
@@ -34,8 +35,7 @@ pub const MAX_COMPLEXITY: usize = 5000;
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .extension(ErrorCodes)
-        .extension(persisted_queries::PersistedQueries)
-        .extension(variables::RequiredVariables)
+        .extension(prepare::PrepareRequest)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(state) = state {

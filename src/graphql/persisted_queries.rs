@@ -5,10 +5,7 @@
 //! Redis (shared by every replica, expiring after disuse) or this process (bounded, least recently
 //! used out first).
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
-use async_graphql::{Request, ServerError, ServerResult};
+use async_graphql::Request;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -18,38 +15,6 @@ use crate::state::AppState;
 /// Longer queries are run but not kept: anyone may register a query, and the in-process cache is
 /// bounded by entries, so this bounds its memory too.
 pub const MAX_PERSISTED_QUERY_BYTES: usize = 64 * 1024;
-
-/// Schema extension that resolves persisted queries before anything parses the request.
-pub struct PersistedQueries;
-
-impl ExtensionFactory for PersistedQueries {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PersistedQueriesExtension)
-    }
-}
-
-struct PersistedQueriesExtension;
-
-#[async_trait::async_trait]
-impl Extension for PersistedQueriesExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = match ctx.data_opt::<AppState>() {
-            Some(state) => resolve(state, request).await.map_err(|error| {
-                let mut server_error = ServerError::new(error.to_string(), None);
-                // Classified (code, client message) by `ErrorCodes` like every other error.
-                server_error.source = Some(Arc::new(error));
-                server_error
-            })?,
-            None => request,
-        };
-        next.run(ctx, request).await
-    }
-}
 
 #[derive(Deserialize)]
 struct PersistedQuery {
@@ -86,13 +51,15 @@ pub async fn resolve(state: &AppState, mut request: Request) -> Result<Request, 
         if hex::encode(Sha256::digest(request.query.as_bytes())) != hash {
             return Err(AppError::bad_input("provided sha does not match query"));
         }
-        // Only documents that parse are worth keeping; the request itself runs (and reports its
-        // own syntax errors) either way.
-        if request.query.len() <= MAX_PERSISTED_QUERY_BYTES
-            && async_graphql::parser::parse_query(&request.query).is_ok()
-            && let Err(error) = state.short_term.persist_query(&hash, &request.query).await
-        {
-            tracing::warn!(error = format!("{error:#}"), "could not store a persisted query");
+        // Only documents that parse are worth keeping (the parse is kept for the execution); the
+        // request runs, and reports its own syntax errors, either way.
+        if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
+            if request.query.len() <= MAX_PERSISTED_QUERY_BYTES
+                && let Err(error) = state.short_term.persist_query(&hash, &request.query).await
+            {
+                tracing::warn!(error = format!("{error:#}"), "could not store a persisted query");
+            }
+            request.set_parsed_query(document);
         }
     }
     Ok(request)

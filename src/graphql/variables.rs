@@ -1,71 +1,24 @@
-//! Variable coercion as the GraphQL spec orders it: after validation and before execution, a
-//! required variable (non-null, no default) that is missing or null fails the whole request,
-//! which then has no `data` (async-graphql on its own notices only when a resolver reads it, as a
-//! field error). Values of the wrong type are caught by validation already.
+//! Variable coercion before execution: a required variable (non-null, no default) that is missing
+//! or null fails the whole request, which then has no `data`, as the GraphQL spec says
+//! (async-graphql on its own notices only when a resolver reads it, as a field error). Values of
+//! the wrong type are caught by validation. This runs just before validation rather than just
+//! after it: a request that fails both reports the variable first; both are request errors.
 
-use std::sync::{Arc, Mutex};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation,
-};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Request, ServerError, Value, Variables};
 
-/// Schema extension that refuses requests whose required variables are not provided.
-pub struct RequiredVariables;
-
-impl ExtensionFactory for RequiredVariables {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequiredVariablesExtension::default())
-    }
-}
-
-/// One per request: what the earlier hooks learned, for the later ones.
-#[derive(Default)]
-struct RequiredVariablesExtension {
-    operation_name: Mutex<Option<String>>,
-    unprovided: Mutex<Vec<ServerError>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[async_trait::async_trait]
-impl Extension for RequiredVariablesExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = next.run(ctx, request).await?;
-        *lock(&self.operation_name) = request.operation_name.clone();
-        Ok(request)
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let operation_name = lock(&self.operation_name).clone();
-        *lock(&self.unprovided) = unprovided(&document, operation_name.as_deref(), variables);
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let unprovided = std::mem::take(&mut *lock(&self.unprovided));
-        if unprovided.is_empty() { Ok(result) } else { Err(unprovided) }
-    }
+/// The errors for the required variables `request` leaves out or sets to null. Parses the
+/// document once for the whole request (the parse is kept in it); a document that does not
+/// parse is left for the execution to report.
+pub fn unprovided_in(request: &mut Request) -> Vec<ServerError> {
+    let operation_name = request.operation_name.clone();
+    let variables = std::mem::take(&mut request.variables);
+    let errors = match request.parsed_query() {
+        Ok(document) => unprovided(document, operation_name.as_deref(), &variables),
+        Err(_) => Vec::new(),
+    };
+    request.variables = variables;
+    errors
 }
 
 /// The required variables of the operation to run that `variables` leaves out or sets to null.

@@ -60,6 +60,16 @@ impl Accept {
         }
         best.map_or(Self::Unsupported, |(_, kind)| kind)
     }
+
+    /// The media type of a JSON answer (a refusal, for an event stream): the spec's own type only
+    /// to clients that prefer it.
+    fn media(self) -> Option<Media> {
+        match self {
+            Self::GraphqlResponse => Some(Media::GraphqlResponse),
+            Self::Json | Self::EventStream | Self::Html => Some(Media::Json),
+            Self::Unsupported => None,
+        }
+    }
 }
 
 /// The media type of a JSON answer.
@@ -82,11 +92,7 @@ impl Media {
 /// as JSON, or as an event stream when the client accepts only that (GraphQL over SSE).
 pub(super) async fn post(axum::extract::State(state): axum::extract::State<HttpState>, request: Request) -> Response {
     let accept = Accept::of(request.headers(), false);
-    let media = match accept {
-        Accept::GraphqlResponse => Media::GraphqlResponse,
-        Accept::Json | Accept::EventStream | Accept::Html => Media::Json,
-        Accept::Unsupported => return not_acceptable(),
-    };
+    let Some(media) = accept.media() else { return not_acceptable() };
     if let Err(problem) = json_content_type(request.headers()) {
         return reject(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, problem);
     }
@@ -112,11 +118,7 @@ pub(super) async fn post(axum::extract::State(state): axum::extract::State<HttpS
 
 /// `GET /graphql?query=…&operationName=…&variables=<JSON>&extensions=<JSON>`: queries only.
 pub(super) async fn get(state: HttpState, accept: Accept, request: Request) -> Response {
-    let media = match accept {
-        Accept::GraphqlResponse => Media::GraphqlResponse,
-        Accept::Json | Accept::EventStream | Accept::Html => Media::Json,
-        Accept::Unsupported => return not_acceptable(),
-    };
+    let Some(media) = accept.media() else { return not_acceptable() };
     let params = match Query::<GetParams>::try_from_uri(request.uri()) {
         Ok(Query(params)) => params,
         Err(rejection) => return reject(media, StatusCode::BAD_REQUEST, rejection.body_text()),
