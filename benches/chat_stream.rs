@@ -3,16 +3,21 @@
 //! upstream. Reports what the server adds:
 //!
 //! - per delta: from the moment the fake hands a delta's bytes to its socket to the moment the
-//!   WebSocket client has the `ChatDelta` (SSE parse, GraphQL, WebSocket, two loopback hops);
+//!   client has the `ChatDelta` (SSE parse, GraphQL, WebSocket or SSE, two loopback hops);
 //! - before the upstream request leaves: from the client's `subscribe` to the fake receiving the
 //!   Messages request (auth, SQL writes, context assembly, request build);
 //! - errors, and the server's peak RSS.
 //!
-//! Run: `cargo bench --bench chat_stream` (`BENCH_STREAMS`, `BENCH_DELTAS` to change the load).
+//! Run: `cargo bench --bench chat_stream` (`BENCH_STREAMS`, `BENCH_DELTAS` to change the load;
+//! `BENCH_TRANSPORTS`, default `ws,legacy,sse`, the transports the clients take in turn;
+//! `BENCH_SERVER` another server binary, e.g. a build from before a change).
 
 #[path = "../tests/api/fake_anthropic.rs"]
 #[allow(dead_code)]
 mod fake_anthropic;
+#[path = "../tests/api/sse_client.rs"]
+#[allow(dead_code)]
+mod sse_client;
 #[path = "../tests/api/ws.rs"]
 #[allow(dead_code)]
 mod ws;
@@ -23,7 +28,28 @@ use std::time::{Duration, Instant};
 
 use fake_anthropic::{FakeAnthropic, Reply, StreamReply};
 use serde_json::{Value, json};
+use sse_client::EventStream;
 use ws::{CHAT, Frame, GqlSocket, Protocol};
+
+/// How a bench client streams its chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// WebSocket, graphql-transport-ws or the legacy graphql-ws.
+    WebSocket(Protocol),
+    /// GraphQL over SSE: one streaming POST.
+    Sse,
+}
+
+impl Transport {
+    fn from_name(name: &str) -> Self {
+        match name.trim() {
+            "ws" => Self::WebSocket(Protocol::TransportWs),
+            "legacy" => Self::WebSocket(Protocol::LegacyWs),
+            "sse" => Self::Sse,
+            other => panic!("BENCH_TRANSPORTS: unknown transport {other:?} (ws, legacy, sse)"),
+        }
+    }
+}
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
@@ -37,7 +63,9 @@ impl Server {
     fn start(anthropic: &FakeAnthropic) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_assistant"))
+        // BENCH_SERVER runs another build (e.g. the one before a change) under the same load.
+        let binary = std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_assistant").to_owned());
+        let child = std::process::Command::new(binary)
             .env_clear()
             .env("PORT", port.to_string())
             .env("DATA_DIR", data.path())
@@ -131,38 +159,46 @@ async fn run_stream(
     key: String,
     conversation: String,
     message: String,
-    protocol: Protocol,
+    transport: Transport,
     start_after: Duration,
 ) -> StreamResult {
-    let mut socket = GqlSocket::with_key(port, protocol, &key).await;
-    tokio::time::sleep(start_after).await;
-    let subscribed_at = Instant::now();
-    socket.subscribe("1", CHAT, json!({ "c": conversation, "m": message })).await;
+    let variables = json!({ "c": conversation, "m": message });
     let mut received = Vec::new();
     let mut completed = false;
-    loop {
-        match socket.next_frame().await {
-            Frame::Data(data) => {
-                let now = Instant::now();
-                let event = &data["chat"];
-                match event["__typename"].as_str() {
-                    // Deltas that queued up arrive joined; each piece ends with "⟩ ".
-                    Some("ChatDelta") => received.extend(
-                        event["text"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .split_inclusive("⟩ ")
-                            .map(|piece| (piece.to_owned(), now)),
-                    ),
-                    Some("ChatCompleted") => completed = true,
-                    _ => {}
-                }
+    // Deltas that queued up arrive joined; each piece ends with "⟩ ".
+    let mut on_event = |event: &Value, now: Instant| match event["__typename"].as_str() {
+        Some("ChatDelta") => received.extend(
+            event["text"].as_str().unwrap_or_default().split_inclusive("⟩ ").map(|piece| (piece.to_owned(), now)),
+        ),
+        Some("ChatCompleted") => completed = true,
+        _ => {}
+    };
+    let subscribed_at;
+    match transport {
+        Transport::WebSocket(protocol) => {
+            let mut socket = GqlSocket::with_key(port, protocol, &key).await;
+            tokio::time::sleep(start_after).await;
+            subscribed_at = Instant::now();
+            socket.subscribe("1", CHAT, variables).await;
+            while let Frame::Data(data) = socket.next_frame().await {
+                on_event(&data["chat"], Instant::now());
             }
-            Frame::Errors(_) => break,
-            Frame::Complete => break,
+            socket.close().await;
+        }
+        Transport::Sse => {
+            let client = reqwest::Client::new();
+            tokio::time::sleep(start_after).await;
+            subscribed_at = Instant::now();
+            let mut stream = EventStream::subscribe(&client, port, Some(&key), CHAT, variables).await;
+            while let Some(event) = stream.next_event().await {
+                if event.event != "next" {
+                    break;
+                }
+                let result: Value = serde_json::from_str(&event.data).unwrap_or_default();
+                on_event(&result["data"]["chat"], Instant::now());
+            }
         }
     }
-    socket.close().await;
     StreamResult { subscribed_at, message, received, completed }
 }
 
@@ -174,7 +210,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// `ramp`: the subscriptions start evenly spread over this time (zero: all at once).
-async fn scenario(name: &str, streams: usize, deltas: usize, chunk_delay: Duration, ramp: Duration) {
+async fn scenario(
+    name: &str,
+    streams: usize,
+    deltas: usize,
+    chunk_delay: Duration,
+    ramp: Duration,
+    transports: &[Transport],
+) {
     let fake = FakeAnthropic::start().await;
     let server = Server::start(&fake);
     let client = reqwest::Client::new();
@@ -202,14 +245,14 @@ async fn scenario(name: &str, streams: usize, deltas: usize, chunk_delay: Durati
         .into_iter()
         .enumerate()
         .map(|(i, (key, conversation))| {
-            let protocol = if i % 2 == 0 { Protocol::TransportWs } else { Protocol::LegacyWs };
+            let transport = transports[i % transports.len()];
             let start_after = ramp.mul_f64(i as f64 / streams as f64);
             tokio::spawn(run_stream(
                 server.port,
                 key,
                 conversation,
                 format!("bench message {i}"),
-                protocol,
+                transport,
                 start_after,
             ))
         })
@@ -273,10 +316,17 @@ async fn main() {
     let streams = number("BENCH_STREAMS", 200);
     let deltas = number("BENCH_DELTAS", 100);
     let ramp = Duration::from_millis(number("BENCH_RAMP_MS", 2000) as u64);
+    // The clients take turns over these (a third each by default).
+    let transports: Vec<Transport> = std::env::var("BENCH_TRANSPORTS")
+        .unwrap_or_else(|_| "ws,legacy,sse".into())
+        .split(',')
+        .map(Transport::from_name)
+        .collect();
+    println!("transports, in turn: {transports:?}");
     // Claude-like pace (50 tokens/s), new chats arriving over the ramp: the main figures.
-    scenario("paced upstream", streams, deltas, Duration::from_millis(20), ramp).await;
+    scenario("paced upstream", streams, deltas, Duration::from_millis(20), ramp, &transports).await;
     // Upstream as fast as the fake can write: throughput under backlog.
-    scenario("fast upstream", streams, deltas, Duration::ZERO, ramp).await;
+    scenario("fast upstream", streams, deltas, Duration::ZERO, ramp, &transports).await;
     // Every chat starting in the same instant: the worst burst.
-    scenario("burst", streams, deltas, Duration::from_millis(20), Duration::ZERO).await;
+    scenario("burst", streams, deltas, Duration::from_millis(20), Duration::ZERO, &transports).await;
 }

@@ -65,7 +65,22 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// `METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
     pub metrics_token: Option<Secret>,
+    pub transport: TransportConfig,
     pub log_format: LogFormat,
+}
+
+/// Limits of the GraphQL transports (HTTP, WebSocket, SSE) and of automatic persisted queries.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// `WS_INIT_TIMEOUT_SECONDS` (default 10): how long a graphql-transport-ws socket may stay
+    /// open without `connection_init` before it is closed with 4408.
+    pub ws_init_timeout: std::time::Duration,
+    /// `PERSISTED_QUERIES_MAX_ENTRIES` (default 1000): persisted queries kept in-process (least
+    /// recently used first out) when there is no Redis.
+    pub persisted_queries_max_entries: usize,
+    /// `PERSISTED_QUERIES_TTL_SECONDS` (default 86400): how long Redis keeps a persisted query
+    /// after its last use.
+    pub persisted_queries_ttl: std::time::Duration,
 }
 
 /// Which embedder turns text into vectors.
@@ -238,6 +253,17 @@ impl Config {
 
         let memory_index_max_users = number(&get, "MEMORY_INDEX_MAX_USERS", 1000, 1..=10_000_000)?;
 
+        let transport = TransportConfig {
+            ws_init_timeout: std::time::Duration::from_secs(number(&get, "WS_INIT_TIMEOUT_SECONDS", 10, 1..=3600)?),
+            persisted_queries_max_entries: number(&get, "PERSISTED_QUERIES_MAX_ENTRIES", 1000, 1..=1_000_000)?,
+            persisted_queries_ttl: std::time::Duration::from_secs(number(
+                &get,
+                "PERSISTED_QUERIES_TTL_SECONDS",
+                86_400,
+                1..=31_536_000,
+            )?),
+        };
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -259,6 +285,7 @@ impl Config {
             metrics_token: get("METRICS_TOKEN").map(Secret::new),
             shutdown_grace: std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 25, 0..=3600)?),
             memory_index_max_users,
+            transport,
             log_format,
         })
     }
@@ -335,6 +362,7 @@ mod tests {
         assert!(err.to_string().starts_with("invalid PORT:"), "{err}");
         assert_eq!(parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable, "DATABASE_URL");
         assert_eq!(parse(&[("ADMIN_TOKEN", "short")]).unwrap_err().variable, "ADMIN_TOKEN");
+        assert_eq!(parse(&[("WS_INIT_TIMEOUT_SECONDS", "0")]).unwrap_err().variable, "WS_INIT_TIMEOUT_SECONDS");
         let err = parse(&[("CHAT_MAX_CONCURRENT_STREAMS", "0")]).unwrap_err();
         assert_eq!(err.to_string(), "invalid CHAT_MAX_CONCURRENT_STREAMS: `0` is not a number from 1 to 1000");
     }

@@ -13,6 +13,8 @@ pub mod code {
     pub const UPSTREAM_ERROR: &str = "UPSTREAM_ERROR";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
+    /// Apollo's code for an automatic persisted query the server does not know (yet).
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,10 @@ pub enum AppError {
     /// This replica is shutting down (a redeploy): the same request to another one will work.
     #[error("the server is restarting; send it again to continue")]
     ShuttingDown,
+    /// A request named an automatic persisted query by its hash alone, and the hash is unknown.
+    /// The message is the exact text Apollo's clients look for before sending the query itself.
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
     /// Claude failed. Shown to the client as the error's user message, never its details.
     #[error("{}", .0.user_message())]
     Upstream(#[from] LlmError),
@@ -52,6 +58,7 @@ impl AppError {
             Self::NotFound(_) => code::NOT_FOUND,
             Self::BadInput(_) => code::BAD_USER_INPUT,
             Self::RateLimited(_) => code::RATE_LIMITED,
+            Self::PersistedQueryNotFound => code::PERSISTED_QUERY_NOT_FOUND,
             Self::Upstream(_) => code::UPSTREAM_ERROR,
             Self::ShuttingDown => code::UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => code::INTERNAL,
@@ -75,7 +82,11 @@ impl AppError {
         match self {
             Self::Upstream(error) => error.is_retryable(),
             Self::RateLimited(_) | Self::ShuttingDown | Self::Database(_) | Self::Internal(_) => true,
-            Self::Unauthenticated(_) | Self::Forbidden(_) | Self::NotFound(_) | Self::BadInput(_) => false,
+            Self::Unauthenticated(_)
+            | Self::Forbidden(_)
+            | Self::NotFound(_)
+            | Self::BadInput(_)
+            | Self::PersistedQueryNotFound => false,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::services::chat;
 use crate::state::{AppState, Lifecycle};
 use crate::store::pubsub::EventBus;
 use crate::store::search_index::MemoryIndex;
-use crate::store::{InProcessStore, RedisStore, ShortTermStore, WindowPolicy};
+use crate::store::{InProcessStore, PersistedQueryPolicy, RedisStore, ShortTermStore, WindowPolicy};
 use crate::{db, embed, graphql, http, llm};
 
 /// How often changed index shards are saved to `DATA_DIR/index` (and once more at shutdown).
@@ -43,13 +43,18 @@ impl Application {
             Err(error) => tracing::warn!(error = format!("{error:#}"), "could not check for abandoned answers"),
         }
         let window = WindowPolicy { max_turns: config.chat.window_turns, ..Default::default() };
+        let persisted_queries = PersistedQueryPolicy {
+            ttl: config.transport.persisted_queries_ttl,
+            max_entries: config.transport.persisted_queries_max_entries,
+        };
         let short_term: Arc<dyn ShortTermStore> = match &config.redis_url {
             Some(url) => Arc::new(
                 RedisStore::connect(url, &config.redis_key_prefix, window)
                     .await
-                    .context("REDIS_URL is set but Redis cannot be used")?,
+                    .context("REDIS_URL is set but Redis cannot be used")?
+                    .with_persisted_queries(persisted_queries),
             ),
-            None => Arc::new(InProcessStore::new(window)),
+            None => Arc::new(InProcessStore::new(window).with_persisted_queries(persisted_queries)),
         };
         let admin_token = match &config.admin_token {
             Some(token) => token.clone(),

@@ -10,7 +10,10 @@ mod errors;
 mod learning;
 mod memory;
 mod metrics;
+pub mod persisted_queries;
+mod prepare;
 mod server;
+mod variables;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 
@@ -74,6 +77,7 @@ pub fn build_schema(state: Option<AppState>) -> AppSchema {
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .extension(ErrorCodes)
         .extension(metrics::OperationMetrics)
+        .extension(prepare::PrepareRequest)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(state) = state {

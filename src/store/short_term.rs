@@ -62,6 +62,27 @@ pub trait ShortTermStore: Send + Sync {
 
     /// Gives back a slot taken with [`acquire_slot`](Self::acquire_slot).
     async fn release_slot(&self, key: &str) -> anyhow::Result<()>;
+
+    /// The text of the automatic persisted query registered under `hash` (its SHA-256 in hex),
+    /// if it is still kept; reading it keeps it longer.
+    async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>>;
+
+    /// Keeps `query` under `hash`, so any replica can answer a request that sends only the hash.
+    async fn persist_query(&self, hash: &str, query: &str) -> anyhow::Result<()>;
+}
+
+/// How long Redis keeps a persisted query after its last use, and how many this process keeps
+/// without Redis.
+#[derive(Clone, Copy, Debug)]
+pub struct PersistedQueryPolicy {
+    pub ttl: Duration,
+    pub max_entries: usize,
+}
+
+impl Default for PersistedQueryPolicy {
+    fn default() -> Self {
+        Self { ttl: Duration::from_secs(24 * 3600), max_entries: 1000 }
+    }
 }
 
 /// Windows in Redis lists, one key per conversation, capped with LTRIM and expired with a TTL.
@@ -70,6 +91,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     key_prefix: String,
     policy: WindowPolicy,
+    query_ttl: Duration,
 }
 
 impl RedisStore {
@@ -83,7 +105,18 @@ impl RedisStore {
                 .await
                 .context("timed out connecting to Redis")?
                 .context("could not connect to Redis")?;
-        Ok(Self { connection, key_prefix: key_prefix.to_owned(), policy })
+        let query_ttl = PersistedQueryPolicy::default().ttl;
+        Ok(Self { connection, key_prefix: key_prefix.to_owned(), policy, query_ttl })
+    }
+
+    /// Sets how long a persisted query lives after its last use.
+    pub fn with_persisted_queries(mut self, policy: PersistedQueryPolicy) -> Self {
+        self.query_ttl = policy.ttl;
+        self
+    }
+
+    fn query_key(&self, hash: &str) -> String {
+        format!("{}apq:{hash}", self.key_prefix)
     }
 
     fn key(&self, conversation: Uuid) -> String {
@@ -205,6 +238,30 @@ impl ShortTermStore for RedisStore {
             .with_context(|| format!("redis: releasing a slot of {key}"))?;
         Ok(())
     }
+
+    async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>> {
+        let mut connection = self.connection.clone();
+        // GETEX refreshes the expiry in the same round trip: a query in use never expires.
+        redis::cmd("GETEX")
+            .arg(self.query_key(hash))
+            .arg("EX")
+            .arg(self.query_ttl.as_secs().max(1))
+            .query_async(&mut connection)
+            .await
+            .context("redis: reading a persisted query")
+    }
+
+    async fn persist_query(&self, hash: &str, query: &str) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(self.query_key(hash))
+            .arg(query)
+            .arg("EX")
+            .arg(self.query_ttl.as_secs().max(1))
+            .query_async::<()>(&mut connection)
+            .await
+            .context("redis: storing a persisted query")
+    }
 }
 
 struct CachedWindow {
@@ -216,6 +273,8 @@ struct CachedWindow {
 pub struct InProcessStore {
     windows: Mutex<HashMap<Uuid, CachedWindow>>,
     slots: Mutex<HashMap<String, u32>>,
+    /// Bounded: anyone may register a query, so the least recently used go first.
+    queries: Mutex<lru::LruCache<String, String>>,
     policy: WindowPolicy,
 }
 
@@ -224,7 +283,21 @@ const SWEEP_ABOVE: usize = 4096;
 
 impl InProcessStore {
     pub fn new(policy: WindowPolicy) -> Self {
-        Self { windows: Mutex::new(HashMap::new()), slots: Mutex::new(HashMap::new()), policy }
+        Self {
+            windows: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            queries: Mutex::new(lru::LruCache::new(query_capacity(PersistedQueryPolicy::default()))),
+            policy,
+        }
+    }
+
+    /// Sets how many persisted queries this process keeps.
+    pub fn with_persisted_queries(self, policy: PersistedQueryPolicy) -> Self {
+        Self { queries: Mutex::new(lru::LruCache::new(query_capacity(policy))), ..self }
+    }
+
+    fn lock_queries(&self) -> std::sync::MutexGuard<'_, lru::LruCache<String, String>> {
+        self.queries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CachedWindow>> {
@@ -319,4 +392,17 @@ impl ShortTermStore for InProcessStore {
         }
         Ok(())
     }
+
+    async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.lock_queries().get(hash).cloned())
+    }
+
+    async fn persist_query(&self, hash: &str, query: &str) -> anyhow::Result<()> {
+        self.lock_queries().put(hash.to_owned(), query.to_owned());
+        Ok(())
+    }
+}
+
+fn query_capacity(policy: PersistedQueryPolicy) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(policy.max_entries).unwrap_or(std::num::NonZeroUsize::MIN)
 }

@@ -181,14 +181,23 @@ impl Page {
         }
     }
 
+    /// Clicks the element `css` finds. A live page re-renders: when the element found is
+    /// replaced before the click lands (a stale reference), it is found again.
     async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .expect("click");
+        let mut attempts = 0;
+        loop {
+            let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(error))
+                    if error.error == fantoccini::error::ErrorStatus::StaleElementReference && attempts < 10 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("click {css}: {error}"),
+            }
+        }
     }
 
     /// Clicks the button whose visible text is `text` inside `scope` (a CSS selector).
@@ -723,7 +732,8 @@ async fn pages_are_served_from_the_binary_with_a_policy_that_keeps_them_to_this_
     let app = spawn().await;
     let client = app.client();
     for path in ["/", "/graphql"] {
-        let response = client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        // As a browser asks (GET /graphql without text/html is a GraphQL request).
+        let response = client.get(format!("{}{path}", app.address)).header("accept", "text/html").send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         for directive in ["default-src 'none'", "script-src 'self';", "connect-src 'self';", "frame-ancestors 'none'"] {

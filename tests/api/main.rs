@@ -6,6 +6,8 @@
 
 mod fake_anthropic;
 mod helpers;
+mod node;
+mod sse_client;
 mod ws;
 
 mod architecture;
@@ -16,16 +18,20 @@ mod container_start;
 mod conversations;
 mod embedding;
 mod graceful_shutdown;
+mod graphql_http;
 mod health;
 mod isolation;
 mod learning;
 mod memories;
 mod metrics;
 mod model_install;
+mod persisted_queries;
 mod preferences;
 mod scenarios;
 mod schema;
 mod semantic_memory;
 mod short_term;
+mod sse;
 mod validation;
 mod websocket;
+mod ws_protocol;

@@ -92,11 +92,20 @@ impl GqlSocket {
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.subscribe_with(id, Some(query), variables, json!({})).await;
+    }
+
+    /// Subscribes with `extensions` (e.g. a persisted query's hash), the text left out if `None`.
+    pub async fn subscribe_with(&mut self, id: &str, query: Option<&str>, variables: Value, extensions: Value) {
         let kind = match self.protocol {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
-        self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } })).await;
+        let mut payload = json!({ "variables": variables, "extensions": extensions });
+        if let Some(query) = query {
+            payload["query"] = json!(query);
+        }
+        self.send(json!({ "id": id, "type": kind, "payload": payload })).await;
     }
 
     /// Stops an operation, as a client that unsubscribes does.
