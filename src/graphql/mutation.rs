@@ -86,7 +86,7 @@ impl MutationRoot {
             content: &input.content,
             category: input.category,
             importance: input.importance,
-            source: entity::enums::MemorySource::Explicit,
+            source: memories::source_for_remember(input.source)?,
             source_message_id: None,
         };
         Ok(memories::remember(ctx.state(), user_id, new).await?.into())

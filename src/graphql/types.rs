@@ -389,6 +389,9 @@ pub struct RememberInput {
     pub category: Option<MemoryCategory>,
     /// 0 to 1 (default 0.5).
     pub importance: Option<f64>,
+    /// EXPLICIT (default): the user states it. IMPORTED: brought in from elsewhere, e.g. a line
+    /// of a chat with other people; searched like the rest, ranked below the user's own facts.
+    pub source: Option<MemorySource>,
 }
 
 /// Input of `updateMemory`: only the fields given change.

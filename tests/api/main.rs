@@ -17,6 +17,8 @@ mod health;
 mod isolation;
 mod learning;
 mod memories;
+mod personalisation;
+mod personalisation_data;
 mod preferences;
 mod scenarios;
 mod schema;
