@@ -209,7 +209,7 @@ async fn a_users_own_facts_reach_claude_from_a_full_store() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("EMBEDDING_PROVIDER", "local"), ("EMBEDDING_MODEL_DIR", &dir)])
         .await
         .unwrap();
-    let (results, memories, _) = run_persona(&app, &PERSONAS[0], 0, &locomo, 100).await;
+    let (results, memories, _) = run_persona(&app, &PERSONAS[0], 0, &locomo, 110).await;
     let hits = results.iter().filter(|r| r.hit).count();
     println!("personalisation, {} with {memories} memories: {hits}/{} probes hit", PERSONAS[0].name, results.len());
     let misses = describe_misses(&results);
