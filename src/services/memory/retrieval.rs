@@ -72,10 +72,10 @@ impl Default for Weights {
     fn default() -> Self {
         // Stage 1: a small k rewards being at the very top of either list; keywords lead because
         // memories and questions share names and rare words, meaning fills in the paraphrases.
-        // Stage 2, chosen on LoCoMo conversations 0-4 (recall@10 0.645 fused → 0.72 rescored,
-        // on a plateau: every fused/similarity/coverage/speaker weight within a factor of two of
-        // these lands within 0.005), rescoring nearly every candidate since it costs microseconds;
-        // reading a chat line with its neighbours is most of the gain (+0.04). The imported prior
+        // Stage 2, chosen on LoCoMo conversations 0-4 (recall@10 0.66 fused → 0.74 rescored, on
+        // a plateau: the best two dozen combinations of the sweep lie within 0.005), rescoring
+        // nearly every candidate since it costs microseconds; reading a chat line with its
+        // neighbours is the largest single gain (+0.04). The imported prior
         // (LoCoMo has only imported lines) was chosen on the personalisation benchmark's first two
         // users: anything from -1 to -2 puts the user's own facts first (-0.5 does not).
         Self {
