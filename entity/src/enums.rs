@@ -77,6 +77,12 @@ pub enum MemorySource {
     /// Caught by a deterministic rule ("my name is ...").
     #[sea_orm(string_value = "rule")]
     Rule,
+    /// Brought in from elsewhere by the user (`remember` with `source: IMPORTED`): a line of a
+    /// chat with other people, a note from another app. Kept and searchable, but it says what
+    /// someone wrote, not what the user stated about themselves, so retrieval ranks it below the
+    /// user's own facts when both match.
+    #[sea_orm(string_value = "imported")]
+    Imported,
 }
 
 /// Why an old version of a memory was kept in its history.

@@ -157,6 +157,10 @@ pub struct RememberInput {
     /// How much it matters, 0 to 1; 0.5 when absent. 0.9 or more puts it in every answer's
     /// context.
     pub importance: Option<f64>,
+    /// EXPLICIT (default): the user states it. IMPORTED: brought in from elsewhere, e.g. a line
+    /// of a chat with other people; searched like the rest, ranked below the user's own facts.
+    /// Other sources are the assistant's own and refused here (BAD_USER_INPUT).
+    pub source: Option<MemorySource>,
 }
 
 /// Input of `updateMemory`: only the fields given change, and at least one must be given.
@@ -291,7 +295,7 @@ impl MemoryMutation {
             content: &input.content,
             category: input.category,
             importance: input.importance,
-            source: entity::enums::MemorySource::Explicit,
+            source: memories::source_for_remember(input.source)?,
             source_message_id: None,
         };
         Ok(memories::remember(ctx.state(), user_id, new).await?.into())

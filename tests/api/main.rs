@@ -26,6 +26,8 @@ mod memories;
 mod metrics;
 mod model_install;
 mod persisted_queries;
+mod personalisation;
+mod personalisation_data;
 mod preferences;
 mod scenarios;
 mod schema;

@@ -30,8 +30,15 @@ pub const PREFERENCE_CONFIDENCE_FLOOR: f64 = 0.5;
 pub const INTEREST_CONFIDENCE_FLOOR: f64 = 0.4;
 const TOP_INTERESTS: usize = 3;
 
-/// Long-term memories relevant to the message put in front of Claude for one answer, at most.
+/// Long-term memories relevant to the message put in front of Claude for one answer: this many
+/// when found, up to `MAX_MEMORIES_IN_CONTEXT` when those after the fifth score within
+/// `CLOSE_SCORES` (a share of the best score) of it, so the cut never falls between near-equals;
+/// the token budget still has the last word.
 const MEMORIES_IN_CONTEXT: usize = 5;
+const MAX_MEMORIES_IN_CONTEXT: usize = 8;
+const CLOSE_SCORES: f64 = 0.05;
+/// Memories this similar in meaning to one already in the context add nothing to it.
+const DUPLICATE_SIMILARITY: f32 = 0.9;
 
 /// Memories this important are always in the context.
 pub const CORE_IMPORTANCE: f64 = 0.9;
@@ -126,12 +133,15 @@ pub async fn assemble(
             Vec::new()
         }
     };
-    let mut memories: Vec<ScoredMemory> = related
-        .iter()
-        .filter(|found| !core_memories.iter().any(|core| core.id == found.memory.id))
-        .take(MEMORIES_IN_CONTEXT)
-        .cloned()
-        .collect();
+    let not_core: Vec<ScoredMemory> =
+        related.iter().filter(|found| !core_memories.iter().any(|core| core.id == found.memory.id)).cloned().collect();
+    let mut memories = retrieval::select_for_context(
+        &not_core,
+        MEMORIES_IN_CONTEXT,
+        MAX_MEMORIES_IN_CONTEXT,
+        CLOSE_SCORES,
+        DUPLICATE_SIMILARITY,
+    );
 
     let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
     let system = loop {

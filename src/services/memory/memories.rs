@@ -60,6 +60,18 @@ async fn embed(embedder: &dyn Embedder, content: &str) -> Option<(Vec<u8>, Strin
     }
 }
 
+/// The source of a memory stored through `remember`: the user's own statement unless they say
+/// it was imported. RULE and EXTRACTED describe the server's own learning, which a client cannot
+/// claim.
+pub fn source_for_remember(requested: Option<MemorySource>) -> AppResult<MemorySource> {
+    match requested.unwrap_or(MemorySource::Explicit) {
+        source @ (MemorySource::Explicit | MemorySource::Imported) => Ok(source),
+        MemorySource::Rule | MemorySource::Extracted => Err(AppError::bad_input(
+            "source must be EXPLICIT or IMPORTED (RULE and EXTRACTED are set by the server's own learning)",
+        )),
+    }
+}
+
 /// Stores a memory the user asked for. The same content twice gives back the memory already
 /// stored rather than a duplicate.
 pub async fn remember(state: &AppState, user_id: Uuid, new: NewMemory<'_>) -> AppResult<memory::Model> {

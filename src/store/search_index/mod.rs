@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use entity::enums::MemorySource;
 use entity::{memory, prelude::*, user};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
@@ -53,6 +54,7 @@ fn indexed(memory: &memory::Model) -> IndexedMemory {
         importance: memory.importance,
         valid_from: memory.valid_from,
         content: memory.content.clone(),
+        source: memory.source,
     }
 }
 
@@ -291,8 +293,11 @@ impl MemoryIndex {
         user_id: Uuid,
         shard: &mut Shard,
     ) -> anyhow::Result<(usize, usize)> {
-        type Row = (Uuid, DateTime<Utc>, f64, DateTime<Utc>, String, Option<String>);
+        type Row = (Uuid, DateTime<Utc>, f64, DateTime<Utc>, String, MemorySource, Option<String>);
+        // In id order (ids are time-ordered): memories indexed in one go keep the order they were
+        // stored in, which ranking reads imported chat lines by (`Hit::sequence`).
         let rows: Vec<Row> = Memory::find_live(user_id)
+            .order_by_asc(memory::Column::Id)
             .select_only()
             .columns([
                 memory::Column::Id,
@@ -300,6 +305,7 @@ impl MemoryIndex {
                 memory::Column::Importance,
                 memory::Column::ValidFrom,
                 memory::Column::Content,
+                memory::Column::Source,
                 memory::Column::EmbeddingModel,
             ])
             .into_tuple()
@@ -313,13 +319,14 @@ impl MemoryIndex {
             shard.remove(*id)?;
         }
         let mut stale: Vec<(IndexedMemory, bool)> = Vec::new();
-        for (id, updated_at, importance, valid_from, content, made_by) in rows {
+        for (id, updated_at, importance, valid_from, content, source, made_by) in rows {
             let version = updated_at.timestamp_micros();
             let has_stored_vector = made_by.as_deref() == Some(self.model.as_str());
             match shard.version_of(id) {
                 // Indexed as it is in SQL, with a vector (or none to be had but by embedding).
                 Some((indexed, has_vector)) if indexed == version && (has_vector || !has_stored_vector) => {}
-                _ => stale.push((IndexedMemory { id, version, importance, valid_from, content }, has_stored_vector)),
+                _ => stale
+                    .push((IndexedMemory { id, version, importance, valid_from, content, source }, has_stored_vector)),
             }
         }
 

@@ -8,16 +8,20 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
+use entity::enums::MemorySource;
+use rust_stemmers::{Algorithm, Stemmer};
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use uuid::Uuid;
 
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
-const SIDECAR_FORMAT: u32 = 1;
+/// 2: memories carry their source (older files are rebuilt from SQL).
+const SIDECAR_FORMAT: u32 = 2;
 /// How many of the best keyword matches are ranked.
 pub const KEYWORD_CANDIDATES: usize = 256;
 
@@ -30,16 +34,29 @@ pub struct IndexedMemory {
     pub importance: f64,
     pub valid_from: DateTime<Utc>,
     pub content: String,
+    /// How it came to be: the user's own statement, learned, or imported from elsewhere.
+    pub source: MemorySource,
 }
 
-/// A memory the shard found for a query, with both signals.
+/// A memory the shard found for a query, with what the ranking knows of it.
 #[derive(Clone, Debug)]
 pub struct Hit {
     pub id: Uuid,
-    /// Cosine similarity to the query, for memories among the nearest by meaning.
+    /// Cosine similarity to the query (`None` when the memory has no vector of this model, or
+    /// there is no query vector).
     pub similarity: Option<f32>,
     /// BM25 relevance (0 when no word is shared).
     pub keyword: f64,
+    /// Share of the query's words found in the memory, each weighted by how rare it is (IDF):
+    /// 1 when every word of the query that the user's memories know is in it.
+    pub coverage: f64,
+    /// The memory is a line someone wrote ("Maria: ...") and the query names that person.
+    pub speaker_named: bool,
+    /// For an imported memory, its place in the order memories were indexed: lines of one chat
+    /// imported in order are neighbours, and a line is read in the context of the lines around
+    /// it (a reply rarely repeats the words of the question it answers).
+    pub sequence: Option<u64>,
+    pub source: MemorySource,
     pub importance: f64,
     pub valid_from: DateTime<Utc>,
 }
@@ -49,6 +66,8 @@ struct Doc {
     has_vector: bool,
     /// Number of (non-stopword) words.
     length: u32,
+    /// For an imported line "Name: text", the speaker's name as keyword tokens.
+    speaker: Option<Vec<String>>,
 }
 
 pub struct Shard {
@@ -175,7 +194,8 @@ impl Shard {
         }
         self.total_length += words.len() as u64;
         self.keys.insert(memory.id, key);
-        self.docs.insert(key, Doc { memory, has_vector, length: words.len() as u32 });
+        let speaker = (memory.source == MemorySource::Imported).then(|| speaker(&memory.content)).flatten();
+        self.docs.insert(key, Doc { memory, has_vector, length: words.len() as u32, speaker });
     }
 
     /// Takes a memory out of the index; false when it was not in it.
@@ -204,9 +224,9 @@ impl Shard {
     /// `KEYWORD_CANDIDATES` best by BM25 (further down either list, a memory's share of a fused
     /// score is too small to matter, and ranking fewer keeps search fast at 100k memories).
     pub fn candidates(&self, query: &str, query_vector: Option<&[f32]>, nearest: usize) -> anyhow::Result<Vec<Hit>> {
+        let query_vector = query_vector.filter(|v| v.len() == self.dimensions);
         let mut similarities: HashMap<u64, f32> = HashMap::new();
         if let Some(query_vector) = query_vector
-            && query_vector.len() == self.dimensions
             && self.vectors.size() > 0
         {
             let found = self.vectors.search(query_vector, nearest).context("vector search failed")?;
@@ -219,14 +239,17 @@ impl Shard {
         words.dedup();
         let documents = self.docs.len() as f64;
         let average_length = self.total_length as f64 / documents.max(1.0);
-        // Scores accumulate in a dense array indexed by key: at 100k memories a query's words can
+        // Scores accumulate in dense arrays indexed by key: at 100k memories a query's words can
         // have tens of thousands of postings, and hashing each would dominate the search.
         let mut scores = vec![0.0f32; self.next_key as usize];
+        let mut matched = vec![0.0f32; self.next_key as usize];
         let mut touched: Vec<u64> = Vec::new();
-        for word in words {
-            let Some(list) = self.postings.get(&word) else { continue };
+        let mut query_weight = 0.0f64;
+        for word in &words {
+            let Some(list) = self.postings.get(word) else { continue };
             let frequency = list.len() as f64;
             let idf = ((documents - frequency + 0.5) / (frequency + 0.5) + 1.0).ln();
+            query_weight += idf;
             let average = average_length.max(1.0);
             for posting in list {
                 let tf = f64::from(posting.count);
@@ -236,6 +259,7 @@ impl Shard {
                     touched.push(posting.key);
                 }
                 *slot += (idf * tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * norm)) as f32;
+                matched[posting.key as usize] += idf as f32;
             }
         }
         let mut best: Vec<(u64, f64)> = touched.into_iter().map(|key| (key, f64::from(scores[key as usize]))).collect();
@@ -250,6 +274,13 @@ impl Shard {
                 id: doc.memory.id,
                 similarity: None,
                 keyword: 0.0,
+                coverage: 0.0,
+                speaker_named: doc
+                    .speaker
+                    .as_ref()
+                    .is_some_and(|name| name.iter().any(|part| words.binary_search(part).is_ok())),
+                sequence: (doc.memory.source == MemorySource::Imported).then_some(key),
+                source: doc.memory.source,
                 importance: doc.memory.importance,
                 valid_from: doc.memory.valid_from,
             })
@@ -260,11 +291,23 @@ impl Shard {
                 hits.insert(key, h);
             }
         }
+        let mut buffer = vec![0.0f32; self.dimensions];
         for (key, score) in best {
+            let coverage = if query_weight > 0.0 { f64::from(matched[key as usize]) / query_weight } else { 0.0 };
             if let Some(h) = hits.get_mut(&key) {
                 h.keyword = score;
+                h.coverage = coverage;
             } else if let Some(mut h) = hit(key) {
                 h.keyword = score;
+                h.coverage = coverage;
+                // Found by its words only: its similarity still matters to the ranking, and
+                // reading one vector back costs far less than a wider vector search would.
+                if let Some(query_vector) = query_vector
+                    && self.docs.get(&key).is_some_and(|d| d.has_vector)
+                    && self.vectors.get(key, &mut buffer).is_ok_and(|n| n > 0)
+                {
+                    h.similarity = Some(cosine(query_vector, &buffer));
+                }
                 hits.insert(key, h);
             }
         }
@@ -346,43 +389,48 @@ fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (dir.join(format!("{name}.usearch")), dir.join(format!("{name}.json")))
 }
 
+/// Cosine of two vectors (the query's is unit length; a stored one is read back from f16).
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut norm) = (0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        norm += y * y;
+    }
+    if norm > 0.0 { dot / norm.sqrt() } else { 0.0 }
+}
+
+/// The speaker of a chat line "Name: text" (one to three capitalised words before the colon),
+/// as keyword tokens.
+fn speaker(content: &str) -> Option<Vec<String>> {
+    let (name, rest) = content.split_once(':')?;
+    let parts: Vec<&str> = name.split_whitespace().collect();
+    let looks_like_a_name = (1..=3).contains(&parts.len())
+        && !rest.trim().is_empty()
+        && parts.iter().all(|p| p.chars().next().is_some_and(char::is_uppercase) && p.chars().all(char::is_alphabetic));
+    looks_like_a_name.then(|| tokens(name)).filter(|t| !t.is_empty())
+}
+
 /// Words that say nothing about what a memory is about.
 const STOPWORDS: &[&str] = &[
     "a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
     "for", "from", "had", "has", "have", "he", "her", "him", "his", "how", "i", "if", "in", "is", "it", "its", "me",
     "my", "of", "on", "or", "our", "she", "so", "that", "the", "their", "them", "they", "this", "to", "was", "we",
     "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
+    // What is left of contractions ("what's", "don't", "I'm", "we'll", "they're", "I've", "I'd").
+    "s", "t", "m", "ll", "re", "ve", "d",
 ];
 
-/// The words of a text that keyword search matches on: lower-cased, stopwords left out, plurals
-/// folded into the singular ("peanuts" finds "peanut").
+/// The words of a text that keyword search matches on: lower-cased, stopwords left out, each
+/// reduced to its stem by the Snowball English stemmer ("peanuts" finds "peanut", "painted"
+/// finds "painting").
 pub fn tokens(text: &str) -> Vec<String> {
+    static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .map(singular)
+        .map(|w| STEMMER.stem(&w).into_owned())
         .collect()
-}
-
-/// A light English plural folding, enough for keyword matching (not a full stemmer).
-fn singular(word: String) -> String {
-    let n = word.len();
-    if n <= 3 || !word.is_ascii() {
-        return word;
-    }
-    if let Some(stem) = word.strip_suffix("ies") {
-        return format!("{stem}y");
-    }
-    for ending in ["sses", "shes", "ches", "xes"] {
-        if word.ends_with(ending) {
-            return word[..n - 2].to_owned();
-        }
-    }
-    if word.ends_with('s') && !(word.ends_with("ss") || word.ends_with("us") || word.ends_with("is")) {
-        return word[..n - 1].to_owned();
-    }
-    word
 }
 
 #[cfg(test)]
@@ -396,6 +444,7 @@ mod tests {
             importance: 0.5,
             valid_from: Utc::now(),
             content: content.into(),
+            source: MemorySource::Explicit,
         }
     }
 
@@ -436,8 +485,35 @@ mod tests {
     }
 
     #[test]
-    fn plurals_match_singulars() {
-        assert_eq!(tokens("Peanuts, berries, boxes and glass bus"), ["peanut", "berry", "box", "glass", "bus"]);
+    fn words_match_their_other_forms() {
+        assert_eq!(tokens("Peanuts, boxes and the glass bus"), ["peanut", "box", "glass", "bus"]);
+        assert_eq!(tokens("painted"), tokens("painting"));
+        assert_eq!(tokens("berries"), tokens("berry"));
+        assert_eq!(tokens("What's my profession? I'm sure they'll know"), ["profess", "sure", "know"]);
+        assert_eq!(tokens("volunteering"), tokens("volunteers"));
+    }
+
+    #[test]
+    fn an_imported_line_knows_its_writer_and_its_neighbours() {
+        let mut shard = Shard::new(3).unwrap();
+        let line = |content: &str| IndexedMemory { source: MemorySource::Imported, ..memory(content) };
+        let asked = line("Melanie: what did you paint last week?");
+        let answer = line("Caroline: A sunset over the lake");
+        let own = memory("Note: paint the fence");
+        for m in [&asked, &answer, &own] {
+            shard.upsert(m.clone(), None).unwrap();
+        }
+        let hits = shard.candidates("What did Caroline paint?", None, 5).unwrap();
+        let by_id = |id| hits.iter().find(|h| h.id == id).unwrap();
+        assert!(by_id(asked.id).keyword > 0.0 && !by_id(asked.id).speaker_named);
+        assert_eq!(by_id(asked.id).source, MemorySource::Imported);
+        // The answer shares the writer's name with the query, which names her.
+        assert!(by_id(answer.id).speaker_named);
+        assert_eq!(by_id(answer.id).sequence, by_id(asked.id).sequence.map(|s| s + 1), "stored one after the other");
+        assert_eq!(by_id(own.id).sequence, None, "the user's own memories are not chat lines");
+        // "paint" is one of the two words of the query the memories know.
+        assert!(by_id(own.id).coverage > 0.0 && by_id(own.id).coverage < 1.0);
+        assert!(by_id(answer.id).coverage > 0.0 && by_id(answer.id).coverage < 1.0);
     }
 
     #[test]
