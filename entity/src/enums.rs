@@ -58,6 +58,11 @@ pub enum MemoryCategory {
     /// Something that happened or will happen at a point in time.
     #[sea_orm(string_value = "event")]
     Event,
+    /// A standing condition that shapes what suits the user: health, mobility, diet, who they
+    /// care for, how they get around ("type 2 diabetic", "doesn't own a car"). Weighed in every
+    /// answer that gives advice, whether or not the request names it.
+    #[sea_orm(string_value = "condition")]
+    Condition,
     /// Anything else worth remembering.
     #[sea_orm(string_value = "other")]
     Other,

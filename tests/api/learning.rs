@@ -21,6 +21,7 @@ crate::on_both_backends!(
     explicit_preferences_win_and_inferred_ones_can_be_confirmed_or_rejected,
     patterns_appear_after_a_few_messages,
     context_preview_shows_what_the_next_answer_gets,
+    standing_conditions_reach_advice_but_not_questions_of_fact,
     export_holds_everything_and_delete_leaves_nothing,
 );
 
@@ -306,6 +307,51 @@ async fn context_preview_shows_what_the_next_answer_gets(app: TestApp) {
     assert_eq!(used["preferences"][0]["key"], "diet");
     assert_eq!(used["style"][0]["dimension"], "verbosity");
     assert_eq!(used["interests"][0]["topic"], "cooking");
+}
+
+/// "I'm type 2 diabetic" shares no word with "suggest a dessert": it is filed as a CONDITION and
+/// comes with every request for advice, never with another user's, and stays out of a question
+/// of fact.
+async fn standing_conditions_reach_advice_but_not_questions_of_fact(app: TestApp) {
+    let (_, key) = app.create_user("Kenji").await;
+    let (_, other_key) = app.create_user("Priya").await;
+    assert_eq!(category(&app, &key, "I'm type 2 diabetic and watch my sugar intake", None).await, "CONDITION");
+    assert_eq!(category(&app, &key, "I teach chemistry at a high school in Osaka", None).await, "FACT");
+    // Someone else's line in an imported chat is not the user's condition.
+    assert_eq!(category(&app, &key, "Takeshi: diabetes runs in my family too", Some("IMPORTED")).await, "FACT");
+    for filler in
+        ["Party for the science fair on Friday", "Bring the dessert plates back to the lab", "Make a party playlist"]
+    {
+        category(&app, &key, filler, None).await;
+    }
+    assert_eq!(category(&app, &other_key, "I use a wheelchair", None).await, "CONDITION");
+
+    let conversation = conversation(&app, &key).await;
+    let preview = "query($c: ID!, $m: String!) { contextPreview(conversationId: $c, message: $m) {
+        systemPrompt memories { memory { content category } } } }";
+    let advice = "Can you suggest a dessert I could make for a party?";
+    let shown = app.data(&key, preview, json!({ "c": conversation, "m": advice })).await["contextPreview"].clone();
+    let prompt = shown["systemPrompt"].as_str().unwrap();
+    assert!(prompt.contains("- I'm type 2 diabetic and watch my sugar intake"), "{prompt}");
+    assert!(!prompt.contains("wheelchair"), "another user's condition: {prompt}");
+    assert!(!prompt.contains("Takeshi"), "{prompt}");
+    assert!(shown["memories"].as_array().unwrap().iter().any(|m| m["memory"]["category"] == "CONDITION"), "{shown}");
+
+    let fact = "Which day is the science fair party?";
+    let shown = app.data(&key, preview, json!({ "c": conversation, "m": fact })).await["contextPreview"].clone();
+    assert!(!shown["systemPrompt"].as_str().unwrap().contains("diabetic"), "{shown}");
+
+    // What the preview shows is what the answer gets.
+    send(&app, &key, &conversation, advice).await;
+    let sent = app.anthropic.stream_requests().pop().unwrap();
+    assert!(sent.system_text().contains("I'm type 2 diabetic"), "{}", sent.system_text());
+}
+
+/// Remembers `content`; returns the category it was filed under.
+async fn category(app: &TestApp, key: &str, content: &str, source: Option<&str>) -> String {
+    let query = "mutation($c: String!, $s: MemorySource) { remember(input: {content: $c, source: $s}) { category } }";
+    let data = app.data(key, query, json!({ "c": content, "s": source })).await;
+    data["remember"]["category"].as_str().unwrap().to_owned()
 }
 
 async fn export_holds_everything_and_delete_leaves_nothing(app: TestApp) {

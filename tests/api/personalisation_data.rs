@@ -7,7 +7,9 @@
 //! questions ("Nice job, Maria!").
 //!
 //! No probe's fact is always-included context: none is a core memory (importance ≥ 0.9) or a
-//! preference. The data was written before the ranking was tuned, and not changed after.
+//! preference. The data was written before the ranking was tuned, and not changed after, but
+//! for the `Advice` probes and the standing conditions they need (two per user), added with the
+//! conditions tier as its held-out check.
 
 #![allow(dead_code)] // the test uses one user, the benchmark all
 
@@ -39,6 +41,10 @@ pub enum QuestionKind {
     Note,
     /// About something the user only said in passing in a conversation.
     Learned,
+    /// Asks for advice that must fit a standing condition of the user's. Written after the
+    /// conditions tier (`services::memory::conditions`) was built on the misses of `Task`, and
+    /// before it ran on them: the held-out check of that tier.
+    Advice,
 }
 
 impl QuestionKind {
@@ -49,6 +55,7 @@ impl QuestionKind {
             QuestionKind::Person => "someone in the user's life",
             QuestionKind::Note => "a work note",
             QuestionKind::Learned => "said in passing, extracted",
+            QuestionKind::Advice => "advice that needs a standing condition (held out)",
         }
     }
 }
@@ -83,7 +90,7 @@ const fn probe(question: &'static str, kind: QuestionKind, needs: &'static str) 
     Probe { question, kind, needs }
 }
 
-use QuestionKind::{Direct, Learned, Note, Person, Task};
+use QuestionKind::{Advice, Direct, Learned, Note, Person, Task};
 
 pub const PERSONAS: &[Persona] = &[
     Persona {
@@ -103,6 +110,8 @@ pub const PERSONAS: &[Persona] = &[
             "I keep two beehives on our allotment garden",
             "I'm saving up for a camper van",
             "I studied nursing in Kiel",
+            "I'm allergic to latex",
+            "I'm lactose intolerant",
         ],
         told: &[
             (
@@ -190,6 +199,8 @@ pub const PERSONAS: &[Persona] = &[
                 Learned,
                 "The landlord agreed to fix the heating before winter",
             ),
+            probe("What gloves should I get for the allotment?", Advice, "I'm allergic to latex"),
+            probe("Can you recommend a pudding for Emma's birthday party?", Advice, "I'm lactose intolerant"),
         ],
     },
     Persona {
@@ -209,6 +220,8 @@ pub const PERSONAS: &[Persona] = &[
             "I'm colour blind (red-green)",
             "I used to work as a lab technician at a paint company",
             "I'm trying to read one English novel a month",
+            "I get migraines from bright flashing lights",
+            "I don't drink alcohol",
         ],
         told: &[
             ("The school just made me head of the science department!", "Became head of the science department"),
@@ -286,6 +299,8 @@ pub const PERSONAS: &[Persona] = &[
             probe("What new role did I get at school?", Learned, "Became head of the science department"),
             probe("Which city are we considering moving to?", Learned, "Thinking about moving to Kyoto in two years"),
             probe("How did I hurt my hand?", Learned, "Sprained his wrist at table tennis practice"),
+            probe("Any ideas for a night out with Yuki?", Advice, "I get migraines from bright flashing lights"),
+            probe("What should I bring to my colleague's farewell party?", Advice, "I don't drink alcohol"),
         ],
     },
     Persona {
@@ -305,6 +320,8 @@ pub const PERSONAS: &[Persona] = &[
             "My grandmother lives with us and needs a wheelchair",
             "I cycle everywhere and don't own a car",
             "I studied architecture in Glasgow",
+            "I'm twelve weeks pregnant",
+            "I'm afraid of heights",
         ],
         told: &[
             ("Just won the bid for the community hall in Otley!", "Won the bid for the community hall in Otley"),
@@ -377,6 +394,8 @@ pub const PERSONAS: &[Persona] = &[
             probe("Which project did I win recently?", Learned, "Won the bid for the community hall in Otley"),
             probe("When is our wedding?", Learned, "Getting married to Sam next May"),
             probe("What's the deadline for my taxes?", Learned, "Tax return is due by 31 January"),
+            probe("Suggest a weekend activity for Sam and me.", Advice, "I'm twelve weeks pregnant"),
+            probe("What should we do on our trip to Edinburgh?", Advice, "I'm afraid of heights"),
         ],
     },
     Persona {
@@ -396,6 +415,8 @@ pub const PERSONAS: &[Persona] = &[
             "I play the tin whistle at sessions in the local pub on Fridays",
             "I support Cork in the hurling",
             "I was a union representative for the bus drivers for ten years",
+            "I have coeliac disease",
+            "My sister Nora lives with me since her stroke",
         ],
         told: &[
             ("The doctor put me on new blood pressure tablets this week.", "Started new blood pressure tablets"),
@@ -465,6 +486,8 @@ pub const PERSONAS: &[Persona] = &[
             probe("Who is coming home for the holidays?", Learned, "Son Declan is coming home for Christmas"),
             probe("What part does the boat need?", Learned, "The boat's engine needs a new fuel pump"),
             probe("Who has my spare keys?", Learned, "Neighbour Mary is minding his keys"),
+            probe("Which restaurant should I book for Christmas dinner with Declan?", Advice, "I have coeliac disease"),
+            probe("Give me ideas for a Sunday at home.", Advice, "My sister Nora lives with me since her stroke"),
         ],
     },
 ];

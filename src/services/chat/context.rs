@@ -5,13 +5,14 @@
 //! style dimensions that are confident and lean to one side), preferences above a confidence
 //! floor (explicit ones marked as such), core memories (importance ≥ 0.9: name, allergies, diet —
 //! what must never be missed, whatever the message), top interests, then the memories relevant
-//! to this message and the running summary. Stable parts come first and carry `cache_control`, so
+//! to this message (with the user's standing conditions when it asks for advice,
+//! `memory::conditions`) and the running summary. Stable parts come first and carry `cache_control`, so
 //! Anthropic's prompt cache reuses them from turn to turn. The whole system prompt stays within
 //! a token budget (estimated at 4 characters per token, which over-counts English a little):
 //! the least relevant memories go first, then interests, then the least certain preferences.
 
 use chrono::Utc;
-use entity::enums::{MessageRole, PreferenceSource};
+use entity::enums::{MemoryCategory, MessageRole, PreferenceSource};
 use entity::{conversation, learned_pattern, memory, preference, prelude::*, user};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -20,6 +21,7 @@ use crate::error::AppResult;
 use crate::llm::{ChatMessage, Role, SystemBlock};
 use crate::services::learning::style::{self, StyleValue};
 use crate::services::learning::{patterns, preferences};
+use crate::services::memory::conditions;
 use crate::services::memory::retrieval::{self, RELATED_MEMORIES, ScoredMemory};
 use crate::state::AppState;
 use crate::store::Turn;
@@ -142,6 +144,24 @@ pub async fn assemble(
         CLOSE_SCORES,
         DUPLICATE_SIMILARITY,
     );
+    // Advice must fit the user's standing conditions even when the request shares no word with
+    // them (a dessert and "type 2 diabetic"): they join the relevant memories, after them, so the
+    // token budget lets them go first.
+    if conditions::seeks_advice(query) {
+        let standing = Memory::find_live(user.id)
+            .filter(memory::Column::Category.eq(MemoryCategory::Condition))
+            .filter(memory::Column::Importance.lt(CORE_IMPORTANCE))
+            .order_by_desc(memory::Column::Importance)
+            .order_by_desc(memory::Column::UpdatedAt)
+            .limit(conditions::CONDITIONS_IN_CONTEXT)
+            .all(&state.db)
+            .await?;
+        for condition in standing {
+            if !memories.iter().any(|m| m.memory.id == condition.id) {
+                memories.push(ScoredMemory { memory: condition, score: 0.0, similarity: None, keyword: 0.0 });
+            }
+        }
+    }
 
     let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
     let system = loop {

@@ -169,7 +169,8 @@ fn extraction_tool() -> Tool {
                             "content": { "type": "string", "description": "The memory's full text (ADD, UPDATE)." },
                             "category": {
                                 "type": "string",
-                                "enum": ["fact", "preference", "goal", "relationship", "event"]
+                                "enum": ["fact", "preference", "goal", "relationship", "event", "condition"],
+                                "description": "condition: a standing condition that shapes what suits the user (health, mobility, diet, who they care for, how they get around)."
                             },
                             "importance": {
                                 "type": "number", "minimum": 0, "maximum": 1,
@@ -236,6 +237,7 @@ fn category(name: Option<&str>) -> Option<MemoryCategory> {
         "goal" => MemoryCategory::Goal,
         "relationship" => MemoryCategory::Relationship,
         "event" => MemoryCategory::Event,
+        "condition" => MemoryCategory::Condition,
         _ => return None,
     })
 }

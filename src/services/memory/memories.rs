@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::conditions;
 use crate::db::page::{Order, Page, PageRequest, fetch_page};
 use crate::db::{begin_write, new_id, now};
 use crate::embed::{self, Embedder};
@@ -81,13 +82,14 @@ pub async fn remember(state: &AppState, user_id: Uuid, new: NewMemory<'_>) -> Ap
         return Ok(existing);
     }
     let vector = embed(state.embedder.as_ref(), &content).await;
+    let category = conditions::file_under(new.category, new.source, &content);
     let now = now();
     let txn = begin_write(&state.db).await?;
     let stored = memory::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user_id),
         content: Set(content),
-        category: Set(new.category.unwrap_or(MemoryCategory::Fact)),
+        category: Set(category),
         importance: Set(importance),
         source: Set(new.source),
         source_message_id: Set(new.source_message_id),
