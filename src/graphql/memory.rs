@@ -1,6 +1,8 @@
 //! Long-term memories: listing, search, changes with their history, and the live feed of changes.
 
-use async_graphql::{ComplexObject, Context, Enum, ErrorExtensions as _, ID, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{
+    ComplexObject, Context, Enum, ErrorExtensions as _, ID, InputObject, Object, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
 use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
 use entity::{memory, memory_history};
@@ -8,8 +10,8 @@ use futures::Stream;
 
 use super::connection::{Connection, PageArgs, connection, connection_types, parse_id};
 use super::{ContextExt as _, GqlResult};
-use crate::services::memory::{memories, retrieval};
 use crate::error::code;
+use crate::services::memory::{memories, retrieval};
 use crate::store::memory_events;
 use crate::store::pubsub::Lagged;
 

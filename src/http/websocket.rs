@@ -156,8 +156,13 @@ enum Incoming {
     ConnectionInit(Value),
     Ping(Option<Value>),
     Pong,
-    Subscribe { id: String, request: Box<async_graphql::Request> },
-    Complete { id: String },
+    Subscribe {
+        id: String,
+        request: Box<async_graphql::Request>,
+    },
+    Complete {
+        id: String,
+    },
     /// The legacy `connection_terminate`.
     Terminate,
 }
@@ -405,7 +410,10 @@ impl Connection {
                 }
                 Wake::Idle => {
                     refused("idle");
-                    Step::Close(close::NORMAL, format!("Idle timeout: nothing received for {}s", idle_timeout.as_secs()))
+                    Step::Close(
+                        close::NORMAL,
+                        format!("Idle timeout: nothing received for {}s", idle_timeout.as_secs()),
+                    )
                 }
                 Wake::Ping => {
                     if socket.send(Message::Ping(Default::default())).await.is_err() {

@@ -109,8 +109,7 @@ impl<T: UserEvent> EventBus<T> {
     /// The events of `user_id` from now on.
     pub fn subscribe(&self, user_id: Uuid) -> Subscription<T> {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        let receiver =
-            channels.entry(user_id).or_insert_with(|| broadcast::channel(PER_USER_BACKLOG).0).subscribe();
+        let receiver = channels.entry(user_id).or_insert_with(|| broadcast::channel(PER_USER_BACKLOG).0).subscribe();
         Subscription { user_id, receiver, channels: self.channels.clone() }
     }
 

@@ -225,9 +225,10 @@ async fn a_body_over_the_limit_gets_413_with_a_graphql_error() {
     let body = json!({ "query": format!("{{ __typename }} # {marker}") }).to_string();
     let chunks: Vec<Result<String, std::io::Error>> =
         body.as_bytes().chunks(64 << 10).map(|c| Ok(String::from_utf8(c.to_vec()).unwrap())).collect();
-    for (how, request_body) in
-        [("announced", reqwest::Body::from(body.clone())), ("chunked", reqwest::Body::wrap_stream(futures::stream::iter(chunks)))]
-    {
+    for (how, request_body) in [
+        ("announced", reqwest::Body::from(body.clone())),
+        ("chunked", reqwest::Body::wrap_stream(futures::stream::iter(chunks))),
+    ] {
         let response = app
             .client()
             .post(format!("{}/graphql", app.address))
@@ -286,9 +287,11 @@ async fn trickled_requests_are_cut_off() {
     assert!(cut, "the connection is closed while the headers trickle in: {answer}");
 
     let mut tcp = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-    tcp.write_all(b"POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{")
-        .await
-        .unwrap();
+    tcp.write_all(
+        b"POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
     let (cut, answer) = server_closes(&mut tcp, || Some(b" ")).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{cut}: {answer}");
     let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
@@ -437,7 +440,8 @@ async fn mute_socket(port: u16, key: &str) -> TcpStream {
         head.push(byte[0]);
     }
     assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}") } }).to_string();
+    let init =
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}") } }).to_string();
     assert!(init.len() < 126);
     // A masked text frame, with the all-zero mask (which leaves the payload as it is).
     let mut frame = vec![0x81, 0x80 | init.len() as u8, 0, 0, 0, 0];
@@ -466,7 +470,9 @@ async fn idle_sockets_are_closed() {
     let (opcode, ack) = raw_frame(&mut mute).await;
     assert_eq!((opcode, serde_json::from_slice::<Value>(&ack).unwrap()), (1, json!({ "type": "connection_ack" })));
     let mut lively = acknowledged(app.port, Dialect::Legacy, &key).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
+        assert!(tokio::time::Instant::now() < deadline, "the silent socket was never closed");
         match raw_frame(&mut mute).await {
             (0x9, _) => continue,
             (0x8, payload) => {
