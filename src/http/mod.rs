@@ -40,11 +40,13 @@ struct HttpState {
 /// A connection's place under `HTTP_MAX_CONNECTIONS`, in each of its requests' extensions: a
 /// WebSocket takes it along when it leaves its HTTP connection behind.
 #[derive(Clone)]
-pub struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub struct ConnectionPermit {
+    _place: Arc<OwnedSemaphorePermit>,
+}
 
 impl ConnectionPermit {
     pub fn new(permit: OwnedSemaphorePermit) -> Self {
-        Self(Arc::new(permit))
+        Self { _place: Arc::new(permit) }
     }
 }
 
