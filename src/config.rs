@@ -84,7 +84,8 @@ pub struct TransportConfig {
     /// `HTTP_MAX_BODY_BYTES` (default 1 MiB): a larger request body is refused with 413.
     pub http_max_body_bytes: usize,
     /// `HTTP_HEADER_TIMEOUT_SECONDS` (default 10): a client that has not sent a request's
-    /// headers in full by then has its connection closed.
+    /// headers in full by then (or has sent nothing since its last answer) has its connection
+    /// closed.
     pub http_header_timeout: std::time::Duration,
     /// `HTTP_REQUEST_TIMEOUT_SECONDS` (default 30): a query or mutation (body included) not
     /// answered by then gets 408. Subscriptions (WebSocket, SSE) stream on past it.
