@@ -81,6 +81,28 @@ pub struct TransportConfig {
     /// `PERSISTED_QUERIES_TTL_SECONDS` (default 86400): how long Redis keeps a persisted query
     /// after its last use.
     pub persisted_queries_ttl: std::time::Duration,
+    /// `HTTP_MAX_BODY_BYTES` (default 1 MiB): a larger request body is refused with 413.
+    pub http_max_body_bytes: usize,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS` (default 10): a client that has not sent a request's
+    /// headers in full by then (or has sent nothing since its last answer) has its connection
+    /// closed.
+    pub http_header_timeout: std::time::Duration,
+    /// `HTTP_REQUEST_TIMEOUT_SECONDS` (default 30): a query or mutation (body included) not
+    /// answered by then gets 408. Subscriptions (WebSocket, SSE) stream on past it.
+    pub http_request_timeout: std::time::Duration,
+    /// `HTTP_MAX_CONNECTIONS` (default 1024): open connections (WebSockets included) one
+    /// replica serves; the one over it is answered 503 and closed.
+    pub http_max_connections: usize,
+    /// `WS_MAX_MESSAGE_BYTES` (default 256 KiB): a larger WebSocket message closes with 4400.
+    pub ws_max_message_bytes: usize,
+    /// `WS_MAX_OPERATIONS_PER_SOCKET` (default 16): operations running at once on one socket.
+    pub ws_max_operations_per_socket: usize,
+    /// `WS_MAX_OPERATIONS_PER_USER` (default 64): operations one user runs at once on one
+    /// replica's sockets.
+    pub ws_max_operations_per_user: usize,
+    /// `WS_IDLE_TIMEOUT_SECONDS` (default 120): a socket from which nothing arrives for this
+    /// long (the server pings every third of it) is closed.
+    pub ws_idle_timeout: std::time::Duration,
 }
 
 /// Which embedder turns text into vectors.
@@ -262,6 +284,14 @@ impl Config {
                 86_400,
                 1..=31_536_000,
             )?),
+            http_max_body_bytes: number(&get, "HTTP_MAX_BODY_BYTES", 1 << 20, 1024..=1 << 30)?,
+            http_header_timeout: seconds(&get, "HTTP_HEADER_TIMEOUT_SECONDS", 10)?,
+            http_request_timeout: seconds(&get, "HTTP_REQUEST_TIMEOUT_SECONDS", 30)?,
+            http_max_connections: number(&get, "HTTP_MAX_CONNECTIONS", 1024, 1..=1_000_000)?,
+            ws_max_message_bytes: number(&get, "WS_MAX_MESSAGE_BYTES", 256 << 10, 1024..=1 << 30)?,
+            ws_max_operations_per_socket: number(&get, "WS_MAX_OPERATIONS_PER_SOCKET", 16, 1..=10_000)?,
+            ws_max_operations_per_user: number(&get, "WS_MAX_OPERATIONS_PER_USER", 64, 1..=100_000)?,
+            ws_idle_timeout: seconds(&get, "WS_IDLE_TIMEOUT_SECONDS", 120)?,
         };
 
         let log_format = match get("LOG_FORMAT").as_deref() {
@@ -310,6 +340,15 @@ where
         Ok(value) if range.contains(&value) => Ok(value),
         _ => Err(invalid(variable, format!("`{text}` is not a number from {} to {}", range.start(), range.end()))),
     }
+}
+
+/// An optional number of seconds, from 1 to an hour.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    number(get, variable, default, 1..=3600).map(std::time::Duration::from_secs)
 }
 
 /// An optional yes/no.
@@ -363,6 +402,8 @@ mod tests {
         assert_eq!(parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable, "DATABASE_URL");
         assert_eq!(parse(&[("ADMIN_TOKEN", "short")]).unwrap_err().variable, "ADMIN_TOKEN");
         assert_eq!(parse(&[("WS_INIT_TIMEOUT_SECONDS", "0")]).unwrap_err().variable, "WS_INIT_TIMEOUT_SECONDS");
+        assert_eq!(parse(&[("HTTP_MAX_BODY_BYTES", "1MB")]).unwrap_err().variable, "HTTP_MAX_BODY_BYTES");
+        assert_eq!(parse(&[("WS_IDLE_TIMEOUT_SECONDS", "0")]).unwrap_err().variable, "WS_IDLE_TIMEOUT_SECONDS");
         let err = parse(&[("CHAT_MAX_CONCURRENT_STREAMS", "0")]).unwrap_err();
         assert_eq!(err.to_string(), "invalid CHAT_MAX_CONCURRENT_STREAMS: `0` is not a number from 1 to 1000");
     }

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use base64::Engine as _;
 use rand::RngCore as _;
 
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, TransportConfig};
 use crate::services::chat;
 use crate::state::{AppState, Lifecycle};
 use crate::store::pubsub::EventBus;
@@ -82,6 +81,12 @@ impl Application {
                 .context("REDIS_URL is set but Redis cannot be used for events")?,
             None => EventBus::in_process(),
         });
+        let access_events = Arc::new(match &config.redis_url {
+            Some(url) => EventBus::with_redis(url, format!("{}access-events", config.redis_key_prefix))
+                .await
+                .context("REDIS_URL is set but Redis cannot be used for events")?,
+            None => EventBus::in_process(),
+        });
         let state = AppState {
             db,
             short_term,
@@ -91,6 +96,7 @@ impl Application {
             embedder,
             memory_index,
             memory_events,
+            access_events,
             learning_locks: Arc::default(),
             lifecycle: Lifecycle::default(),
         };
@@ -124,13 +130,6 @@ impl Application {
             short_term_store = self.state.short_term.name(),
             "serving GraphQL at http://{address}/graphql"
         );
-        // Streamed answers are many small writes: without TCP_NODELAY, Nagle's algorithm and
-        // delayed ACKs hold pieces back for up to ~40 ms.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::warn!(%error, "could not set TCP_NODELAY");
-            }
-        });
         let index = self.state.memory_index.clone();
         let saver = tokio::spawn(async move {
             let mut every = tokio::time::interval(INDEX_SAVE_INTERVAL);
@@ -141,12 +140,115 @@ impl Application {
             }
         });
         let drained = drain(self.state.lifecycle.clone(), self.state.config.shutdown_grace, shutdown);
-        let served = axum::serve(listener, self.router).with_graceful_shutdown(drained).await;
+        let served = serve(self.listener, self.router, &self.state.config.transport, drained).await;
         saver.abort();
         let saved = self.state.memory_index.save_changed().await;
         tracing::info!(shards = saved, "saved the memory index");
         served
     }
+}
+
+/// Serves HTTP/1.1 connections (WebSocket upgrades included) until `shutdown` completes, then
+/// lets the connections finish what they are doing. hyper directly rather than `axum::serve`,
+/// for the header read timeout; a connection over `HTTP_MAX_CONNECTIONS` is answered 503 and
+/// closed at once, so a flood waits in no queue of ours.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: &TransportConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.http_header_timeout);
+    let places = Arc::new(tokio::sync::Semaphore::new(limits.http_max_connections));
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let connections = tokio_util::task::TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: pass, rather than spin.
+                Err(error) => {
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Streamed answers are many small writes: without TCP_NODELAY, Nagle's algorithm and
+        // delayed ACKs hold pieces back for up to ~40 ms.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+        let Ok(permit) = places.clone().try_acquire_owned() else {
+            connections.spawn(refuse_connection(tcp));
+            continue;
+        };
+        let permit = http::ConnectionPermit::new(permit);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(permit.clone());
+            router.clone().oneshot(request)
+        });
+        let connection = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+        let stopping = stopping.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                () = stopping.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = served {
+                if error.is_timeout() {
+                    http::refused("header_timeout");
+                }
+                tracing::debug!(%error, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    stopping.cancel();
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// Answers a connection over `HTTP_MAX_CONNECTIONS`: 503 with a GraphQL-shaped error, then close.
+async fn refuse_connection(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    http::refused("connection_limit");
+    let body = r#"{"errors":[{"message":"the server is at its connection limit; try again shortly","extensions":{"code":"UNAVAILABLE"}}]}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        // The request's head first: HTTP clients take an answer before their request as an error.
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+            match tcp.read(&mut buffer).await {
+                Ok(n) if n > 0 => head.extend_from_slice(&buffer[..n]),
+                _ => return,
+            }
+        }
+        let _ = tcp.write_all(response.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+        // Read what the client sent until it closes: closing with its request unread would
+        // reset the connection before the client reads the answer.
+        while matches!(tcp.read(&mut buffer).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// Waits for `shutdown`, then drains the answers in flight (see [`Application::run_until`]).

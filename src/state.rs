@@ -12,6 +12,7 @@ use crate::config::{Config, Secret};
 use crate::embed::Embedder;
 use crate::llm::AnthropicClient;
 use crate::store::ShortTermStore;
+use crate::store::access_events::AccessEvent;
 use crate::store::memory_events::MemoryEvent;
 use crate::store::pubsub::EventBus;
 use crate::store::search_index::MemoryIndex;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub memory_index: Arc<MemoryIndex>,
     /// Memory changes, for `memoryEvents` (of every replica, with Redis).
     pub memory_events: Arc<EventBus<MemoryEvent>>,
+    /// Keys revoked and users deleted, so open connections close (on every replica, with Redis).
+    pub access_events: Arc<EventBus<AccessEvent>>,
     /// Learning from one user's messages happens one message at a time.
     pub learning_locks: Arc<UserLocks>,
     pub lifecycle: Lifecycle,

@@ -143,13 +143,15 @@ impl AccountMutation {
     }
 
     /// Makes another API key for the caller (e.g. one per device); the caller's other keys keep
-    /// working. Errors: BAD_USER_INPUT when the name is longer than 100 characters.
+    /// working. Errors: BAD_USER_INPUT when the name is longer than 100 characters; FORBIDDEN
+    /// over WebSocket (keys are managed over HTTP only).
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The key's label; may be omitted.")] input: Option<CreateApiKeyInput>,
     ) -> GqlResult<CreateApiKeyPayload> {
         let user_id = ctx.user_id()?;
+        ctx.require_http()?;
         let input = input.unwrap_or_default();
         let key = auth::create_key(&ctx.state().db, user_id, input.name.as_deref()).await?;
         Ok(CreateApiKeyPayload { api_key: key.secret, key: key.record.into() })
@@ -157,7 +159,9 @@ impl AccountMutation {
 
     /// Revokes one of the caller's API keys: requests with it fail with UNAUTHENTICATED from
     /// now on, this very key included. Revoking a revoked key changes nothing and returns it.
-    /// Errors: NOT_FOUND (no such key of the caller's), BAD_USER_INPUT (not an id).
+    /// Sockets and event streams open with the key close at once, on every replica.
+    /// Errors: NOT_FOUND (no such key of the caller's), BAD_USER_INPUT (not an id), FORBIDDEN
+    /// over WebSocket (keys are managed over HTTP only).
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,
@@ -165,16 +169,19 @@ impl AccountMutation {
     ) -> GqlResult<ApiKey> {
         let id = parse_id("id", &id)?;
         let user_id = ctx.user_id()?;
-        Ok(auth::revoke_key(&ctx.state().db, user_id, id).await?.into())
+        ctx.require_http()?;
+        Ok(auth::revoke_key(ctx.state(), user_id, id).await?.into())
     }
 
     /// Deletes the caller and everything stored about them (conversations, memories and their
     /// index entries, preferences, style, patterns, ratings, short-term windows, API keys), on
     /// every replica. Returns true. The key used for this call, like every other key of the
     /// caller, is refused with UNAUTHENTICATED afterwards. Cannot be undone: `exportMyData`
-    /// first to keep a copy.
+    /// first to keep a copy. The caller's open sockets and event streams close at once.
+    /// Errors: FORBIDDEN over WebSocket (deletion is asked for over HTTP only).
     async fn delete_my_data(&self, ctx: &Context<'_>) -> GqlResult<bool> {
         let user_id = ctx.user_id()?;
+        ctx.require_http()?;
         privacy::delete(ctx.state(), user_id).await?;
         Ok(true)
     }

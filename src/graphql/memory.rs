@@ -1,16 +1,19 @@
 //! Long-term memories: listing, search, changes with their history, and the live feed of changes.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{
+    ComplexObject, Context, Enum, ErrorExtensions as _, ID, InputObject, Object, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
 use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
 use entity::{memory, memory_history};
 use futures::Stream;
-use tokio::sync::broadcast;
 
 use super::connection::{Connection, PageArgs, connection, connection_types, parse_id};
 use super::{ContextExt as _, GqlResult};
+use crate::error::code;
 use crate::services::memory::{memories, retrieval};
 use crate::store::memory_events;
+use crate::store::pubsub::Lagged;
 
 /// Something about the user worth knowing in later conversations, stated by the user
 /// (`remember`) or learned from what they said.
@@ -340,21 +343,27 @@ pub struct MemorySubscription;
 impl MemorySubscription {
     /// The caller's memories as they change, from the moment of subscribing (nothing is
     /// replayed): added, updated or removed, whether by the caller's mutations on any replica or
-    /// by what the assistant learned in a conversation. Never ends by itself. A subscriber that
-    /// falls far behind skips the events it missed; re-read `memories` to catch up. Over
-    /// WebSocket, authenticate in the `connection_init` payload.
-    async fn memory_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = MemoryEvent> + use<>> {
+    /// by what the assistant learned in a conversation. Never ends by itself, but for this: a
+    /// subscriber that falls more than 256 events behind gets one error (code UNAVAILABLE,
+    /// saying how many it missed) and the subscription ends; re-read `memories` and subscribe
+    /// again. Over WebSocket, authenticate in the `connection_init` payload.
+    async fn memory_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = GqlResult<MemoryEvent>> + use<>> {
         let user_id = ctx.user_id()?;
-        let receiver = ctx.state().memory_events.subscribe();
-        Ok(futures::stream::unfold(receiver, move |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(event) if event.user_id == user_id => return Some((MemoryEvent::from(event), receiver)),
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(user = %user_id, missed, "a memoryEvents subscriber fell behind; events skipped");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+        let subscription = ctx.state().memory_events.subscribe(user_id);
+        Ok(futures::stream::unfold(Some(subscription), move |subscription| async move {
+            let mut subscription = subscription?;
+            match subscription.recv().await {
+                Ok(event) => Some((Ok(MemoryEvent::from(event)), Some(subscription))),
+                Err(Lagged(missed)) => {
+                    tracing::warn!(user = %user_id, missed, "a memoryEvents subscriber fell behind; ending it");
+                    let message = format!(
+                        "this subscription fell behind and missed {missed} memory events; re-read `memories` and subscribe again"
+                    );
+                    let error = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code::UNAVAILABLE));
+                    Some((Err(error), None))
                 }
             }
         }))

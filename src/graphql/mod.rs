@@ -91,12 +91,27 @@ pub fn schema_sdl() -> String {
     build_schema(None).sdl()
 }
 
+/// Marks a request that came over a WebSocket, where what manages access is refused: a
+/// socket outlives the checks HTTP makes on every request.
+#[derive(Clone, Copy, Debug)]
+pub struct OverWebSocket;
+
 /// Typed access to what every request carries.
 pub(crate) trait ContextExt {
     fn state(&self) -> &AppState;
     fn caller(&self) -> Caller;
     fn user_id(&self) -> AppResult<uuid::Uuid> {
         self.caller().user_id()
+    }
+    fn over_websocket(&self) -> bool;
+    /// Refuses key management and deletion over WebSocket.
+    fn require_http(&self) -> AppResult<()> {
+        if self.over_websocket() {
+            return Err(crate::error::AppError::Forbidden(
+                "API keys and data deletion are managed over HTTP only (POST /graphql), not over WebSocket",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -108,5 +123,9 @@ impl ContextExt for Context<'_> {
 
     fn caller(&self) -> Caller {
         self.data_opt::<Caller>().copied().unwrap_or(Caller::Anonymous)
+    }
+
+    fn over_websocket(&self) -> bool {
+        self.data_opt::<OverWebSocket>().is_some()
     }
 }

@@ -111,7 +111,7 @@ pub(super) async fn post(axum::extract::State(state): axum::extract::State<HttpS
     };
     let graphql_request = graphql_request.data(caller);
     if accept == Accept::EventStream {
-        return sse::stream(&state, graphql_request);
+        return sse::stream(&state, graphql_request, caller);
     }
     render(media, state.schema.execute(graphql_request).await)
 }
@@ -145,7 +145,7 @@ pub(super) async fn get(state: HttpState, accept: Accept, request: Request) -> R
     }
     let graphql_request = graphql_request.data(caller);
     if accept == Accept::EventStream {
-        return sse::stream(&state, graphql_request);
+        return sse::stream(&state, graphql_request, caller);
     }
     render(media, state.schema.execute(graphql_request).await)
 }

@@ -9,19 +9,23 @@ mod pages;
 mod sse;
 mod websocket;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::error::AppError;
+use crate::error::{self, AppError};
 use crate::graphql::AppSchema;
 use crate::services::account::auth::{self, Caller};
 use crate::state::AppState;
@@ -30,18 +34,46 @@ use crate::state::AppState;
 struct HttpState {
     schema: AppSchema,
     app: AppState,
+    user_operations: Arc<websocket::UserOperations>,
+}
+
+/// A connection's place under `HTTP_MAX_CONNECTIONS`, in each of its requests' extensions: a
+/// WebSocket takes it along when it leaves its HTTP connection behind.
+#[derive(Clone)]
+pub struct ConnectionPermit {
+    _place: Arc<OwnedSemaphorePermit>,
+}
+
+impl ConnectionPermit {
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        Self { _place: Arc::new(permit) }
+    }
+}
+
+/// Counts a request or connection refused by a limit, and logs it once: the reason only,
+/// never what the client sent.
+pub fn refused(reason: &'static str) {
+    metrics::counter!("http_requests_refused_total", "reason" => reason).increment(1);
+    tracing::warn!(reason, "refused a request at a limit");
 }
 
 pub fn router(schema: AppSchema, app: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
+    let limits = app.config.transport.clone();
     Router::new()
         .merge(pages::routes())
         .route("/graphql", get(graphql_get).post(graphql_http::post))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(HttpState { schema, app })
+        .with_state(HttpState { schema, app, user_operations: Arc::default() })
         .layer(axum::middleware::from_fn(count_requests))
+        // The one body limit is the layer's (axum's own default would be a second, hidden one).
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.http_max_body_bytes))
+        // Only until the response starts: subscriptions (SSE bodies, WebSockets) stream on.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.http_request_timeout))
+        .layer(axum::middleware::map_response_with_state(limits.http_max_body_bytes, refusals))
         // Keys travel in the Authorization header, not cookies, so any origin may call the API.
         .layer(
             CorsLayer::new()
@@ -113,6 +145,27 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
     let code = if sql.is_ok() && short_term.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
+}
+
+/// Gives the limits' own refusals (413 from the body limit, 408 from the timeout, both with
+/// empty or plain bodies) a GraphQL-shaped JSON body with `extensions.code`, and counts them.
+async fn refusals(State(max_body_bytes): State<usize>, response: Response) -> Response {
+    let (reason, code, message) = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            error::code::BAD_USER_INPUT,
+            format!("the request body is larger than the limit of {max_body_bytes} bytes"),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            error::code::UNAVAILABLE,
+            "the request took too long (sending it, or answering it) and was stopped; try again".to_owned(),
+        ),
+        _ => return response,
+    };
+    refused(reason);
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (response.status(), Json(body)).into_response()
 }
 
 /// Counts requests by route and status, and times them (a WebSocket's time is its upgrade).

@@ -3,7 +3,8 @@
 //! result a `next` event, then one `complete` event and the end of the response. For clients that
 //! cannot hold a WebSocket: serverless runtimes, proxies that strip upgrades, `curl -N`, a plain
 //! `fetch` reader. Closing the request drops the operation's stream, which stops a chat exactly
-//! as unsubscribing over WebSocket does.
+//! as unsubscribing over WebSocket does. A stream whose key is revoked (or whose user is deleted)
+//! ends at once with an UNAUTHENTICATED error, on every replica.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -16,6 +17,10 @@ use futures::future::ready;
 use futures::stream;
 
 use super::HttpState;
+use crate::error::AppError;
+use crate::graphql;
+use crate::services::account::auth::Caller;
+use crate::store::pubsub::Lagged;
 
 /// A comment this often keeps proxies from closing a quiet stream (a `memoryEvents` subscription
 /// may wait long for its next event).
@@ -31,11 +36,22 @@ const COMPLETE: &[u8] = b"event: complete\ndata:\n\n";
 
 const NEXT: &[u8] = b"event: next\ndata: ";
 
-/// Runs `request` (authenticated already) and streams its results as they come.
-pub(super) fn stream(state: &HttpState, request: async_graphql::Request) -> Response {
+/// Runs `request` (authenticated already as `caller`) and streams its results as they come.
+pub(super) fn stream(state: &HttpState, request: async_graphql::Request, caller: Caller) -> Response {
+    let results = state.schema.execute_stream(request).boxed();
+    let lost = Box::pin(access_lost(state, caller));
+    // Results until there are no more, or until the caller's access ends.
+    let results = stream::unfold(Some((results, lost)), |running| async move {
+        let (mut results, mut lost) = running?;
+        tokio::select! {
+            biased;
+            () = &mut lost => Some((next(&revoked()), None)),
+            response = results.next() => response.map(|response| (next(&response), Some((results, lost)))),
+        }
+    });
     // `None` marks the end, so the keep-alive (which never ends) stops with the results.
     let events = stream::once(ready(Some(Bytes::from_static(COMMENT))))
-        .chain(state.schema.execute_stream(request).map(|response| Some(next(&response))))
+        .chain(results.map(Some))
         .chain(stream::iter([Some(Bytes::from_static(COMPLETE)), None]));
     let keep_alive = stream::unfold(
         tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
@@ -55,6 +71,31 @@ pub(super) fn stream(state: &HttpState, request: async_graphql::Request) -> Resp
     // nginx (and proxies that copy it) would otherwise buffer the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// Resolves when the key `caller` authenticated with is revoked or its user deleted (or when such
+/// events were missed: the stream ends rather than outlive a revocation); never for the anonymous.
+fn access_lost(state: &HttpState, caller: Caller) -> impl Future<Output = ()> + Send + 'static {
+    let access = match caller {
+        Caller::User { user_id, key_id } => Some((state.app.access_events.subscribe(user_id), key_id)),
+        _ => None,
+    };
+    async move {
+        let Some((mut access, key_id)) = access else { return std::future::pending().await };
+        loop {
+            match access.recv().await {
+                Ok(event) if !event.ends(key_id) => {}
+                Ok(_) | Err(Lagged(_)) => return,
+            }
+        }
+    }
+}
+
+fn revoked() -> async_graphql::Response {
+    super::refused("access_ended");
+    graphql::error_response(AppError::Unauthenticated(
+        "the API key was revoked or its user deleted: this stream has ended",
+    ))
 }
 
 /// One result as a `next` event, serialised straight into the bytes that go out (compact JSON

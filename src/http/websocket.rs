@@ -1,21 +1,27 @@
-//! GraphQL over WebSocket on `/graphql`, in both subprotocols a client may offer:
+//! GraphQL over WebSocket on `/graphql`, in both subprotocols a client may offer, served by one
+//! connection loop so every limit holds for both:
 //!
-//! - `graphql-transport-ws` (the graphql-ws library), served here to the letter of its protocol,
-//!   close codes included: 4400 invalid message, 4401 `subscribe` before `connection_ack`, 4403
-//!   a refused `connection_init` (an unknown or revoked key), 4408 no `connection_init` within
+//! - `graphql-transport-ws` (the graphql-ws library), to the letter of its protocol, close codes
+//!   included: 4400 invalid message (or one over `WS_MAX_MESSAGE_BYTES`), 4401 `subscribe` before
+//!   `connection_ack`, 4403 a refused `connection_init` (an unknown or revoked key) and a key
+//!   revoked or a user deleted while the socket is open, 4408 no `connection_init` within
 //!   `WS_INIT_TIMEOUT_SECONDS`, 4409 an operation id already in use, 4429 a second
 //!   `connection_init`. `ping` is answered with a `pong` carrying the same payload; `complete`
 //!   from the client stops an operation (a chat stops as when the socket closes).
-//! - `graphql-ws` (Apollo's legacy subscriptions-transport-ws), through async-graphql's own
-//!   implementation; a refused key gets that protocol's `connection_error`.
+//! - `graphql-ws` (Apollo's legacy subscriptions-transport-ws): `start`/`stop`/`data`, a refused
+//!   key gets that protocol's `connection_error` (then 4403); the same close codes otherwise.
+//!
+//! An operation beyond `WS_MAX_OPERATIONS_PER_SOCKET` (or the user's
+//! `WS_MAX_OPERATIONS_PER_USER` across this replica's sockets) is refused alone, with
+//! RATE_LIMITED; the socket stays open. A socket from which nothing (not even a pong to the
+//! server's pings) arrives for `WS_IDLE_TIMEOUT_SECONDS` is closed with 1000.
 
 use std::collections::HashMap;
 use std::str::FromStr as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use async_graphql::Data;
 use async_graphql::http::WebSocketProtocols;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequestParts as _, Request, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,14 +29,24 @@ use axum::response::{IntoResponse as _, Response};
 use futures::StreamExt as _;
 use futures::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::graphql_http::{is_request_error, request_from_params};
-use super::{HttpState, identify};
-use crate::error::AppError;
-use crate::graphql::{self, AppSchema};
+use super::{ConnectionPermit, HttpState, identify};
+use crate::config::TransportConfig;
+use crate::error::{AppError, code};
+use crate::graphql::{self, AppSchema, OverWebSocket};
 use crate::services::account::auth::Caller;
 use crate::state::AppState;
+use crate::store::access_events::AccessEvent;
+use crate::store::pubsub::{Lagged, Subscription};
+
+/// How long a key checked at `connection_init` (or since) is trusted before an operation checks
+/// it again. Revocation closes the socket at once through the access events; this bounds the
+/// damage should such an event be lost on its way between replicas.
+const KEY_RECHECK: Duration = Duration::from_secs(5);
 
 /// Upgrades the request to a WebSocket speaking the subprotocol the client offered first.
 pub(super) async fn upgrade(state: HttpState, request: Request) -> Response {
@@ -39,44 +55,29 @@ pub(super) async fn upgrade(state: HttpState, request: Request) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let (Some(spoken), Ok(protocol)) =
-        (client_first_protocol(&parts.headers), GraphQLProtocol::from_request_parts(&mut parts, &()).await)
-    else {
+    let Some(spoken) = client_first_protocol(&parts.headers) else {
         return (
             StatusCode::BAD_REQUEST,
             "WebSocket clients must offer the graphql-transport-ws or graphql-ws subprotocol",
         )
             .into_response();
     };
+    // The socket holds its connection's place under `HTTP_MAX_CONNECTIONS` for as long as it lives.
+    let permit = parts.extensions.remove::<ConnectionPermit>();
+    let limit = state.app.config.transport.ws_max_message_bytes;
     // Answer with the protocol that will actually be spoken: the client's first supported offer
     // (axum's own choice would follow our list's order).
-    let mut upgrade = upgrade;
+    let mut upgrade = upgrade.max_message_size(limit).max_frame_size(limit);
     upgrade.set_selected_protocol(HeaderValue::from_static(spoken.sec_websocket_protocol()));
-    let app = state.app.clone();
-    match spoken {
-        WebSocketProtocols::GraphQLWS => upgrade.on_upgrade(move |socket| async move {
-            let _open = OpenSocket::new();
-            TransportWs::new(state.schema, app).serve(socket).await
-        }),
-        WebSocketProtocols::SubscriptionsTransportWS => upgrade.on_upgrade(move |socket| async move {
-            let _open = OpenSocket::new();
-            GraphQLWebSocket::new(socket, state.schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let caller = match connection_caller(&app, &payload).await {
-                        Ok(Caller::InvalidKey) => {
-                            return Err(async_graphql::Error::new(graphql::client_message(&invalid_key())));
-                        }
-                        Ok(caller) => caller,
-                        Err(error) => return Err(async_graphql::Error::new(graphql::client_message(&error))),
-                    };
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    Ok(data)
-                })
-                .serve()
-                .await
-        }),
-    }
+    let dialect = match spoken {
+        WebSocketProtocols::GraphQLWS => Dialect::TransportWs,
+        WebSocketProtocols::SubscriptionsTransportWS => Dialect::Legacy,
+    };
+    upgrade.on_upgrade(move |socket| async move {
+        let _open = OpenSocket::new();
+        let _permit = permit;
+        Connection::new(state, dialect).serve(socket).await
+    })
 }
 
 /// Keeps `websocket_connections_open` right however a socket ends.
@@ -108,11 +109,6 @@ fn client_first_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
         .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
 }
 
-/// Who opened a connection, from its `connection_init` payload.
-async fn connection_caller(app: &AppState, payload: &Value) -> Result<Caller, AppError> {
-    identify(app, credential_from_init(payload).as_deref()).await
-}
-
 /// The credential in a `connection_init` payload: `authorization`/`Authorization` (a `Bearer`
 /// value), `token` (the bare key), or Apollo's `headers` object.
 fn credential_from_init(payload: &Value) -> Option<String> {
@@ -127,8 +123,9 @@ fn credential_from_init(payload: &Value) -> Option<String> {
     from(payload).or_else(|| payload.get("headers").and_then(from))
 }
 
-/// The close codes of graphql-transport-ws.
+/// The close codes of graphql-transport-ws (used for the legacy protocol too).
 mod close {
+    pub const NORMAL: u16 = 1000;
     pub const INTERNAL_SERVER_ERROR: u16 = 4500;
     pub const BAD_REQUEST: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
@@ -138,19 +135,41 @@ mod close {
     pub const TOO_MANY_INITIALISATION_REQUESTS: u16 = 4429;
 }
 
+/// Counts a refused socket or operation by why, and logs it once (never what the client sent).
+fn refused(reason: &'static str) {
+    metrics::counter!("websocket_refused_total", "reason" => reason).increment(1);
+    tracing::info!(reason, "refused on a WebSocket");
+}
+
+/// Which subprotocol a socket speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    /// `graphql-transport-ws`.
+    TransportWs,
+    /// `graphql-ws`, the legacy subscriptions-transport-ws.
+    Legacy,
+}
+
 /// A message from the client, checked against the protocol.
 #[derive(Debug)]
 enum Incoming {
     ConnectionInit(Value),
     Ping(Option<Value>),
     Pong,
-    Subscribe { id: String, request: Box<async_graphql::Request> },
-    Complete { id: String },
+    Subscribe {
+        id: String,
+        request: Box<async_graphql::Request>,
+    },
+    Complete {
+        id: String,
+    },
+    /// The legacy `connection_terminate`.
+    Terminate,
 }
 
 impl Incoming {
     /// Reads a text frame; `Err` is the reason to close with 4400.
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(dialect: Dialect, text: &str) -> Result<Self, String> {
         let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(text) else {
             return Err("Invalid message received: not a JSON object".into());
         };
@@ -163,14 +182,18 @@ impl Incoming {
             Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
             _ => Err(format!("Invalid message received: `{kind}` needs a non-empty string `id`")),
         };
+        let (subscribe, complete) = match dialect {
+            Dialect::TransportWs => ("subscribe", "complete"),
+            Dialect::Legacy => ("start", "stop"),
+        };
         match kind.as_str() {
             "connection_init" => Ok(Self::ConnectionInit(payload.unwrap_or_default())),
             "ping" => Ok(Self::Ping(payload)),
             "pong" => Ok(Self::Pong),
-            "subscribe" => {
+            kind if kind == subscribe => {
                 let id = id()?;
                 let Some(Value::Object(mut payload)) = payload else {
-                    return Err("Invalid message received: `subscribe` needs a payload".into());
+                    return Err(format!("Invalid message received: `{kind}` needs a payload"));
                 };
                 let mut take = |name: &str| payload.remove(name).unwrap_or(Value::Null);
                 let request =
@@ -178,7 +201,8 @@ impl Incoming {
                         .map_err(|problem| format!("Invalid message received: {problem}"))?;
                 Ok(Self::Subscribe { id, request: Box::new(request) })
             }
-            "complete" => Ok(Self::Complete { id: id()? }),
+            kind if kind == complete => Ok(Self::Complete { id: id()? }),
+            "connection_terminate" if dialect == Dialect::Legacy => Ok(Self::Terminate),
             "" => Err("Invalid message received: no `type`".into()),
             other => Err(format!("Invalid message received: unexpected `{other}`")),
         }
@@ -190,11 +214,20 @@ impl Incoming {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Outgoing<'a> {
     ConnectionAck,
+    /// The legacy protocol's refusal of `connection_init`.
+    ConnectionError {
+        payload: Value,
+    },
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]
         payload: Option<Value>,
     },
     Next {
+        id: &'a str,
+        payload: &'a async_graphql::Response,
+    },
+    /// The legacy protocol's `next`.
+    Data {
         id: &'a str,
         payload: &'a async_graphql::Response,
     },
@@ -217,31 +250,97 @@ struct OperationEvent {
 
 /// What the connection does next.
 enum Step {
-    Send(String),
+    Send(Vec<String>),
     Nothing,
     Close(u16, String),
+    /// One last message, then the close.
+    SendThenClose(String, u16, String),
 }
 
-/// One graphql-transport-ws connection. Operations are streams polled by the connection's own
-/// task (no task or channel per operation, so a relayed delta costs no extra hop); stopping one
-/// drops its stream at once.
-struct TransportWs {
+/// The operations each user has running on this replica's sockets, for
+/// `WS_MAX_OPERATIONS_PER_USER`.
+#[derive(Default)]
+pub(super) struct UserOperations(Mutex<HashMap<Uuid, usize>>);
+
+impl UserOperations {
+    /// A place for one more operation of `user_id`, unless they have `max` already.
+    fn acquire(self: &Arc<Self>, user_id: Uuid, max: usize) -> Option<OperationSlot> {
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = running.entry(user_id).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(OperationSlot { registry: self.clone(), user_id })
+    }
+}
+
+/// One running operation's place, given back when it ends however it ends.
+struct OperationSlot {
+    registry: Arc<UserOperations>,
+    user_id: Uuid,
+}
+
+impl Drop for OperationSlot {
+    fn drop(&mut self) {
+        let mut running = self.registry.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = running.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+struct Operation {
+    generation: u64,
+    abort: AbortHandle,
+    _slot: Option<OperationSlot>,
+}
+
+/// Who the socket acts for, once `connection_init` was accepted.
+struct Session {
+    caller: Caller,
+    /// The `Authorization` value from `connection_init`, to check the key again.
+    credential: Option<String>,
+    checked_at: Instant,
+    /// The user's ended access (a key revoked, the user deleted); `None` for the anonymous.
+    access: Option<Subscription<AccessEvent>>,
+}
+
+/// One connection. Operations are streams polled by the connection's own task (no task or
+/// channel per operation, so a relayed delta costs no extra hop); stopping one drops its stream
+/// at once, and so does closing the socket.
+struct Connection {
     schema: AppSchema,
     app: AppState,
-    /// Set by `connection_init`; `Some` once acknowledged.
-    caller: Option<Caller>,
+    user_operations: Arc<UserOperations>,
+    dialect: Dialect,
+    session: Option<Session>,
     init_received: bool,
-    operations: HashMap<String, (u64, AbortHandle)>,
+    operations: HashMap<String, Operation>,
     results: SelectAll<BoxStream<'static, OperationEvent>>,
     generations: u64,
 }
 
-impl TransportWs {
-    fn new(schema: AppSchema, app: AppState) -> Self {
+/// Resolves when the session's access ends: `Ok` with the event, `Err` when events were missed
+/// (the key must be checked again). Never, without a session that can lose access.
+async fn access_lost(session: &mut Option<Session>) -> Result<AccessEvent, Lagged> {
+    match session.as_mut().and_then(|session| session.access.as_mut()) {
+        Some(access) => access.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Connection {
+    fn new(state: HttpState, dialect: Dialect) -> Self {
         Self {
-            schema,
-            app,
-            caller: None,
+            schema: state.schema,
+            app: state.app,
+            user_operations: state.user_operations,
+            dialect,
+            session: None,
             init_received: false,
             operations: HashMap::new(),
             results: SelectAll::new(),
@@ -249,48 +348,142 @@ impl TransportWs {
         }
     }
 
+    fn limits(&self) -> &TransportConfig {
+        &self.app.config.transport
+    }
+
     async fn serve(mut self, mut socket: WebSocket) {
-        let init_timeout = tokio::time::sleep(self.app.config.transport.ws_init_timeout);
+        let init_timeout = tokio::time::sleep(self.limits().ws_init_timeout);
         tokio::pin!(init_timeout);
+        let idle_timeout = self.limits().ws_idle_timeout;
+        let idle = tokio::time::sleep(idle_timeout);
+        tokio::pin!(idle);
+        // Browsers answer WebSocket pings by themselves: a live client stays active without
+        // sending anything of its own.
+        let mut pings = tokio::time::interval_at(Instant::now() + idle_timeout / 3, idle_timeout / 3);
         loop {
             enum Wake {
-                Client(Option<Message>),
+                Client(Option<Result<Message, axum::Error>>),
                 Result(OperationEvent),
                 InitTimeout,
+                Idle,
+                Ping,
+                AccessLost(Result<AccessEvent, Lagged>),
             }
             let wake = tokio::select! {
-                message = socket.recv() => Wake::Client(message.and_then(Result::ok)),
+                message = socket.recv() => Wake::Client(message),
                 Some(event) = self.results.next(), if !self.results.is_empty() => Wake::Result(event),
                 () = &mut init_timeout, if !self.init_received => Wake::InitTimeout,
+                () = &mut idle => Wake::Idle,
+                _ = pings.tick() => Wake::Ping,
+                lost = access_lost(&mut self.session) => Wake::AccessLost(lost),
             };
+            if matches!(wake, Wake::Client(_)) {
+                idle.as_mut().reset(Instant::now() + idle_timeout);
+            }
             let step = match wake {
-                Wake::Client(None) | Wake::Client(Some(Message::Close(_))) => return,
-                Wake::Client(Some(Message::Text(text))) => match Incoming::parse(&text) {
+                Wake::Client(None | Some(Ok(Message::Close(_)))) => return,
+                // Tungstenite refuses a frame or message over `WS_MAX_MESSAGE_BYTES`, or one that
+                // breaks the WebSocket protocol, as a read error.
+                Wake::Client(Some(Err(error))) => {
+                    refused("invalid_frame");
+                    tracing::debug!(%error, "a WebSocket read failed");
+                    let limit = self.limits().ws_max_message_bytes;
+                    Step::Close(
+                        close::BAD_REQUEST,
+                        format!("Invalid message received: over {limit} bytes, or not a valid WebSocket frame"),
+                    )
+                }
+                Wake::Client(Some(Ok(Message::Text(text)))) => match Incoming::parse(self.dialect, &text) {
                     Ok(incoming) => self.on_message(incoming).await,
                     Err(reason) => Step::Close(close::BAD_REQUEST, reason),
                 },
-                Wake::Client(Some(Message::Binary(_))) => {
+                Wake::Client(Some(Ok(Message::Binary(_)))) => {
                     Step::Close(close::BAD_REQUEST, "Invalid message received: messages are JSON text".into())
                 }
                 // WebSocket-level pings are answered by the WebSocket layer itself.
-                Wake::Client(Some(Message::Ping(_) | Message::Pong(_))) => Step::Nothing,
+                Wake::Client(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => Step::Nothing,
                 Wake::Result(event) => self.on_result(event),
                 Wake::InitTimeout => {
+                    refused("init_timeout");
                     Step::Close(close::CONNECTION_INITIALISATION_TIMEOUT, "Connection initialisation timeout".into())
                 }
+                Wake::Idle => {
+                    refused("idle");
+                    Step::Close(
+                        close::NORMAL,
+                        format!("Idle timeout: nothing received for {}s", idle_timeout.as_secs()),
+                    )
+                }
+                Wake::Ping => {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                    Step::Nothing
+                }
+                Wake::AccessLost(Ok(event)) => self.on_access_event(event),
+                Wake::AccessLost(Err(Lagged(_))) => self.recheck().await.unwrap_or(Step::Nothing),
             };
             match step {
                 Step::Nothing => {}
-                Step::Send(text) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
+                Step::Send(messages) => {
+                    for text in messages {
+                        if socket.send(Message::Text(text.into())).await.is_err() {
+                            return;
+                        }
                     }
                 }
-                Step::Close(code, reason) => {
-                    let frame = CloseFrame { code, reason: truncate(reason).into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
+                Step::SendThenClose(text, code, reason) => {
+                    self.stop_all();
+                    if socket.send(Message::Text(text.into())).await.is_ok() {
+                        close_socket(socket, code, reason).await;
+                    }
                     return;
                 }
+                Step::Close(code, reason) => {
+                    // Whatever runs stops now, not when the client gets round to closing.
+                    self.stop_all();
+                    return close_socket(socket, code, reason).await;
+                }
+            }
+        }
+    }
+
+    fn stop_all(&mut self) {
+        self.operations.clear();
+        self.results = SelectAll::new();
+        self.session = None;
+    }
+
+    fn on_access_event(&self, event: AccessEvent) -> Step {
+        let Some(Session { caller: Caller::User { key_id, .. }, .. }) = &self.session else { return Step::Nothing };
+        if !event.ends(*key_id) {
+            return Step::Nothing;
+        }
+        refused("access_ended");
+        let reason = match event {
+            AccessEvent::KeyRevoked { .. } => "Forbidden: the API key was revoked",
+            AccessEvent::UserDeleted { .. } => "Forbidden: the user was deleted",
+        };
+        Step::Close(close::FORBIDDEN, reason.into())
+    }
+
+    /// Checks the session's key again; `Some` closes the socket.
+    async fn recheck(&mut self) -> Option<Step> {
+        let session = self.session.as_mut()?;
+        let Caller::User { key_id, .. } = session.caller else { return None };
+        match identify(&self.app, session.credential.as_deref()).await {
+            Ok(Caller::User { key_id: now, .. }) if now == key_id => {
+                session.checked_at = Instant::now();
+                None
+            }
+            Ok(_) => {
+                refused("access_ended");
+                Some(Step::Close(close::FORBIDDEN, format!("Forbidden: {}", invalid_key())))
+            }
+            Err(error) => {
+                graphql::client_message(&error);
+                Some(Step::Close(close::INTERNAL_SERVER_ERROR, "Internal server error".into()))
             }
         }
     }
@@ -305,10 +498,18 @@ impl TransportWs {
                     );
                 }
                 self.init_received = true;
-                match connection_caller(&self.app, &payload).await {
-                    Ok(Caller::InvalidKey) => Step::Close(close::FORBIDDEN, format!("Forbidden: {}", invalid_key())),
+                let credential = credential_from_init(&payload);
+                match identify(&self.app, credential.as_deref()).await {
+                    Ok(Caller::InvalidKey) => {
+                        refused("forbidden");
+                        self.refuse_init(invalid_key())
+                    }
                     Ok(caller) => {
-                        self.caller = Some(caller);
+                        let access = match caller {
+                            Caller::User { user_id, .. } => Some(self.app.access_events.subscribe(user_id)),
+                            _ => None,
+                        };
+                        self.session = Some(Session { caller, credential, checked_at: Instant::now(), access });
                         send(&Outgoing::ConnectionAck)
                     }
                     Err(error) => {
@@ -319,8 +520,9 @@ impl TransportWs {
             }
             Incoming::Ping(payload) => send(&Outgoing::Pong { payload }),
             Incoming::Pong => Step::Nothing,
+            Incoming::Terminate => Step::Close(close::NORMAL, "Terminated".into()),
             Incoming::Subscribe { id, request } => {
-                let Some(caller) = self.caller else {
+                let Some(session) = &self.session else {
                     return Step::Close(close::UNAUTHORIZED, "Unauthorized".into());
                 };
                 if self.operations.contains_key(&id) {
@@ -329,20 +531,66 @@ impl TransportWs {
                         format!("Subscriber for {id} already exists"),
                     );
                 }
-                self.start(id, request.data(caller));
-                Step::Nothing
+                if session.checked_at.elapsed() > KEY_RECHECK
+                    && let Some(close) = self.recheck().await
+                {
+                    return close;
+                }
+                self.subscribe(id, *request)
             }
             Incoming::Complete { id } => {
                 // The client stops listening: drop the operation; nothing more is sent for it.
-                if let Some((_, abort)) = self.operations.remove(&id) {
-                    abort.abort();
+                if let Some(operation) = self.operations.remove(&id) {
+                    operation.abort.abort();
                 }
                 Step::Nothing
             }
         }
     }
 
-    fn start(&mut self, id: String, request: async_graphql::Request) {
+    /// A refused `connection_init`: 4403, after the legacy protocol's own `connection_error`.
+    fn refuse_init(&self, error: AppError) -> Step {
+        let reason = format!("Forbidden: {error}");
+        if self.dialect == Dialect::Legacy {
+            return match serde_json::to_string(&Outgoing::ConnectionError {
+                payload: json!({ "message": error.client_message() }),
+            }) {
+                Ok(text) => Step::SendThenClose(text, close::FORBIDDEN, reason),
+                Err(_) => Step::Close(close::FORBIDDEN, reason),
+            };
+        }
+        Step::Close(close::FORBIDDEN, reason)
+    }
+
+    /// Starts an operation, unless a limit refuses it (the socket stays open).
+    fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Step {
+        let Some(session) = &self.session else { return Step::Nothing };
+        let limits = self.limits();
+        if self.operations.len() >= limits.ws_max_operations_per_socket {
+            refused("operations_per_socket");
+            let message = format!(
+                "this socket already runs {} operations, the most it may; complete one first",
+                limits.ws_max_operations_per_socket
+            );
+            return self.refuse_operation(&id, message);
+        }
+        let slot = match session.caller {
+            Caller::User { user_id, .. } => {
+                match self.user_operations.acquire(user_id, limits.ws_max_operations_per_user) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        refused("operations_per_user");
+                        let message = format!(
+                            "your sockets already run {} operations, the most one user may; complete one first",
+                            limits.ws_max_operations_per_user
+                        );
+                        return self.refuse_operation(&id, message);
+                    }
+                }
+            }
+            _ => None,
+        };
+        let request = request.data(session.caller).data(OverWebSocket);
         self.generations += 1;
         let generation = self.generations;
         let tag: Arc<str> = Arc::from(id.as_str());
@@ -354,24 +602,46 @@ impl TransportWs {
             .chain(futures::stream::once(async move { OperationEvent { generation, id: last, response: None } }));
         let (abort, registration) = AbortHandle::new_pair();
         self.results.push(Abortable::new(results, registration).boxed());
-        self.operations.insert(id, (generation, abort));
+        self.operations.insert(id, Operation { generation, abort, _slot: slot });
+        Step::Nothing
+    }
+
+    /// Refuses one operation with RATE_LIMITED, as that protocol reports an operation that
+    /// cannot run.
+    fn refuse_operation(&self, id: &str, message: String) -> Step {
+        let mut error = async_graphql::ServerError::new(message, None);
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("code", code::RATE_LIMITED);
+        extensions.set("retryAfter", 1);
+        self.request_error(id, async_graphql::Response::from_errors(vec![error]))
+    }
+
+    /// An operation that did not run: graphql-transport-ws's `error` (which ends it without
+    /// `complete`); in the legacy protocol, `data` with the errors, then `complete`.
+    fn request_error(&self, id: &str, response: async_graphql::Response) -> Step {
+        match self.dialect {
+            Dialect::TransportWs => send(&Outgoing::Error { id, payload: &response.errors }),
+            Dialect::Legacy => send_all(&[Outgoing::Data { id, payload: &response }, Outgoing::Complete { id }]),
+        }
     }
 
     fn on_result(&mut self, event: OperationEvent) -> Step {
-        let current = self.operations.get(&*event.id).is_some_and(|(generation, _)| *generation == event.generation);
+        let current = self.operations.get(&*event.id).is_some_and(|operation| operation.generation == event.generation);
         if !current {
             return Step::Nothing;
         }
         match event.response {
-            // Nothing ran (the document did not parse or validate, a persisted query is unknown):
-            // the protocol's `error`, which ends the operation without `complete`.
+            // Nothing ran (the document did not parse or validate, a persisted query is unknown).
             Some(response) if is_request_error(&response) => {
-                if let Some((_, abort)) = self.operations.remove(&*event.id) {
-                    abort.abort();
+                if let Some(operation) = self.operations.remove(&*event.id) {
+                    operation.abort.abort();
                 }
-                send(&Outgoing::Error { id: &event.id, payload: &response.errors })
+                self.request_error(&event.id, response)
             }
-            Some(response) => send(&Outgoing::Next { id: &event.id, payload: &response }),
+            Some(response) => match self.dialect {
+                Dialect::TransportWs => send(&Outgoing::Next { id: &event.id, payload: &response }),
+                Dialect::Legacy => send(&Outgoing::Data { id: &event.id, payload: &response }),
+            },
             None => {
                 self.operations.remove(&*event.id);
                 send(&Outgoing::Complete { id: &event.id })
@@ -381,13 +651,35 @@ impl TransportWs {
 }
 
 fn send(message: &Outgoing<'_>) -> Step {
-    match serde_json::to_string(message) {
-        Ok(text) => Step::Send(text),
+    send_all(std::slice::from_ref(message))
+}
+
+fn send_all(messages: &[Outgoing<'_>]) -> Step {
+    match messages.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>() {
+        Ok(texts) => Step::Send(texts),
         Err(error) => {
             tracing::error!(%error, "could not serialise a WebSocket message");
             Step::Close(close::INTERNAL_SERVER_ERROR, "Internal server error".into())
         }
     }
+}
+
+/// Sends the close frame and waits a moment for the client's (the closing handshake), so what
+/// the client still sends meanwhile (a pong, say) does not meet a closed connection before the
+/// client has read why it was closed.
+async fn close_socket(mut socket: WebSocket, code: u16, reason: String) {
+    let frame = CloseFrame { code, reason: truncate(reason).into() };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// A close frame's reason has room for 123 bytes.
@@ -446,7 +738,7 @@ mod tests {
             r#"{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": []}}"#,
             r#"{"type": "complete"}"#,
         ] {
-            assert!(Incoming::parse(bad).is_err(), "{bad}");
+            assert!(Incoming::parse(Dialect::TransportWs, bad).is_err(), "{bad}");
         }
         for good in [
             r#"{"type": "connection_init"}"#,
@@ -456,7 +748,7 @@ mod tests {
             r#"{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": null}}"#,
             r#"{"type": "complete", "id": "1"}"#,
         ] {
-            assert!(Incoming::parse(good).is_ok(), "{good}");
+            assert!(Incoming::parse(Dialect::TransportWs, good).is_ok(), "{good}");
         }
     }
 

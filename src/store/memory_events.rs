@@ -20,3 +20,9 @@ pub struct MemoryEvent {
     /// vector.
     pub memory: memory::Model,
 }
+
+impl crate::store::pubsub::UserEvent for MemoryEvent {
+    fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+}

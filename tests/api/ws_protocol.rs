@@ -1,6 +1,6 @@
 //! graphql-transport-ws to the letter, with raw frames: each close code of the protocol, `complete`
 //! from either side, `ping`/`pong` with payloads, `error` for an operation that cannot run; and
-//! the legacy `graphql-ws` refusing a bad key with its own `connection_error`.
+//! the legacy `graphql-ws` refusing a bad key with its own `connection_error`, then 4403.
 
 use std::time::Duration;
 
@@ -250,9 +250,12 @@ async fn the_legacy_protocol_refuses_a_bad_key_with_connection_error() {
     let mut socket = open(&app, "graphql-ws").await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}x") } }))
         .await;
-    let refused = next(&mut socket).await;
+    let (code, reason, before) = closed(&mut socket).await;
+    assert_eq!(before.len(), 1, "only connection_error, no connection_ack: {before:?}");
+    let refused = &before[0];
     assert_eq!(refused["type"], "connection_error", "{refused}");
     assert!(refused["payload"]["message"].as_str().unwrap_or_default().contains("not valid"), "{refused}");
+    assert_eq!(code, 4403, "{reason}");
 
     let mut socket = open(&app, "graphql-ws").await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}") } }))

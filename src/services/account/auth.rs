@@ -18,6 +18,8 @@ use crate::config::Secret;
 use crate::db::{new_id, now};
 use crate::error::{AppError, AppResult};
 use crate::services::validate;
+use crate::state::AppState;
+use crate::store::access_events::AccessEvent;
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "pa_";
@@ -148,11 +150,12 @@ pub async fn list_keys(db: &DatabaseConnection, user_id: Uuid) -> AppResult<Vec<
     Ok(ApiKey::find().filter(api_key::Column::UserId.eq(user_id)).order_by_asc(api_key::Column::Id).all(db).await?)
 }
 
-/// Revokes one of the user's keys; requests with it fail from then on. Revoking twice is harmless.
-pub async fn revoke_key(db: &DatabaseConnection, user_id: Uuid, key_id: Uuid) -> AppResult<api_key::Model> {
+/// Revokes one of the user's keys; requests with it fail from then on, and the connections
+/// open with it (WebSocket, event streams) close, on every replica. Revoking twice is harmless.
+pub async fn revoke_key(state: &AppState, user_id: Uuid, key_id: Uuid) -> AppResult<api_key::Model> {
     let key = ApiKey::find_by_id(key_id)
         .filter(api_key::Column::UserId.eq(user_id))
-        .one(db)
+        .one(&state.db)
         .await?
         .ok_or(AppError::NotFound("API key"))?;
     if key.revoked_at.is_some() {
@@ -160,5 +163,7 @@ pub async fn revoke_key(db: &DatabaseConnection, user_id: Uuid, key_id: Uuid) ->
     }
     let mut active: api_key::ActiveModel = key.into();
     active.revoked_at = Set(Some(now()));
-    Ok(active.update(db).await?)
+    let revoked = active.update(&state.db).await?;
+    state.access_events.publish(AccessEvent::KeyRevoked { user_id, key_id }).await;
+    Ok(revoked)
 }

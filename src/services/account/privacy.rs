@@ -14,6 +14,7 @@ use super::auth;
 use crate::db::begin_write;
 use crate::error::AppResult;
 use crate::state::AppState;
+use crate::store::access_events::AccessEvent;
 use crate::store::search_index::bump_revision;
 
 /// Everything stored about the caller (API key secrets are never stored, only their hashes,
@@ -123,6 +124,8 @@ pub async fn delete(state: &AppState, user_id: Uuid) -> AppResult<()> {
     bump_revision(&txn, user_id).await?;
     User::delete_many().filter(user::Column::Id.eq(user_id)).exec(&txn).await?;
     txn.commit().await?;
+    // The user's open connections close now, on every replica, whatever fails below.
+    state.access_events.publish(AccessEvent::UserDeleted { user_id }).await;
 
     for conversation in conversations {
         state.short_term.forget(conversation).await.map_err(|e| e.context("could not clear a short-term window"))?;
