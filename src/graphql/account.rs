@@ -150,8 +150,11 @@ impl AccountMutation {
         #[graphql(desc = "The key's label; may be omitted.")] input: Option<CreateApiKeyInput>,
     ) -> GqlResult<CreateApiKeyPayload> {
         let user_id = ctx.user_id()?;
+        let state = ctx.state();
         let input = input.unwrap_or_default();
-        let key = auth::create_key(&ctx.state().db, user_id, input.name.as_deref()).await?;
+        let key =
+            auth::create_key(&state.db, user_id, input.name.as_deref(), state.config.limits.quotas.api_keys_per_user)
+                .await?;
         Ok(CreateApiKeyPayload { api_key: key.secret, key: key.record.into() })
     }
 

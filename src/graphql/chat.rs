@@ -8,7 +8,7 @@ use entity::{conversation, message};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::connection::{Connection, PageArgs, connection, connection_types, parse_id};
+use super::connection::{Connection, PageArgs, connection, connection_types, page_cost, parse_id};
 use super::learning::{LearnedPattern, Preference, StyleDimension};
 use super::memory::{Memory, MemorySearchResult};
 use super::{ContextExt as _, GqlResult};
@@ -48,6 +48,7 @@ impl Conversation {
     /// The conversation's messages, oldest first (reading order), answers still being written
     /// included: `last: 20` is the latest twenty. Errors: BAD_USER_INPUT (`first` with `last`, a
     /// page size outside 0 to 100, a cursor this API did not give).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -364,6 +365,7 @@ impl ChatQuery {
     /// The caller's conversations, newest first (by when they were started). Errors:
     /// BAD_USER_INPUT (`first` with `last`, a page size outside 0 to 100, a cursor this API did
     /// not give).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -429,8 +431,16 @@ impl ChatMutation {
         #[graphql(desc = "The conversation's title; may be omitted.")] input: Option<CreateConversationInput>,
     ) -> GqlResult<Conversation> {
         let user_id = ctx.user_id()?;
+        let state = ctx.state();
         let input = input.unwrap_or_default();
-        Ok(conversations::create(&ctx.state().db, user_id, input.title.as_deref()).await?.into())
+        Ok(conversations::create(
+            &state.db,
+            user_id,
+            input.title.as_deref(),
+            state.config.limits.quotas.conversations_per_user,
+        )
+        .await?
+        .into())
     }
 
     /// Changes a conversation's title and returns the conversation. Errors: NOT_FOUND (no such

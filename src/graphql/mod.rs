@@ -13,6 +13,7 @@ mod metrics;
 pub mod persisted_queries;
 mod prepare;
 mod server;
+mod usage;
 mod variables;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
@@ -37,6 +38,7 @@ pub struct QueryRoot(
     memory::MemoryQuery,
     learning::LearningQuery,
     server::ServerQuery,
+    usage::UsageQuery,
 );
 
 /// What a client can change. Every field needs a user's API key (`Authorization: Bearer

@@ -63,12 +63,27 @@ pub trait ShortTermStore: Send + Sync {
     /// Gives back a slot taken with [`acquire_slot`](Self::acquire_slot).
     async fn release_slot(&self, key: &str) -> anyhow::Result<()>;
 
+    /// Adds to counters (a user's Claude calls and tokens this minute, this day, across
+    /// replicas); a counter that does not exist yet starts at 0 and disappears after its `ttl`.
+    async fn add_to_counters(&self, counters: &[Counter]) -> anyhow::Result<()>;
+
+    /// The current values of counters, 0 for those that do not exist (or expired).
+    async fn counters(&self, keys: &[String]) -> anyhow::Result<Vec<u64>>;
+
     /// The text of the automatic persisted query registered under `hash` (its SHA-256 in hex),
     /// if it is still kept; reading it keeps it longer.
     async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>>;
 
     /// Keeps `query` under `hash`, so any replica can answer a request that sends only the hash.
     async fn persist_query(&self, hash: &str, query: &str) -> anyhow::Result<()>;
+}
+
+/// An amount to add to the counter `key`, which lives for `ttl` from its first addition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    pub key: String,
+    pub amount: u64,
+    pub ttl: Duration,
 }
 
 /// How long Redis keeps a persisted query after its last use, and how many this process keeps
@@ -113,6 +128,10 @@ impl RedisStore {
     pub fn with_persisted_queries(mut self, policy: PersistedQueryPolicy) -> Self {
         self.query_ttl = policy.ttl;
         self
+    }
+
+    fn counter_key(&self, key: &str) -> String {
+        format!("{}counter:{key}", self.key_prefix)
     }
 
     fn query_key(&self, hash: &str) -> String {
@@ -239,6 +258,31 @@ impl ShortTermStore for RedisStore {
         Ok(())
     }
 
+    async fn add_to_counters(&self, counters: &[Counter]) -> anyhow::Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for counter in counters {
+            let key = self.counter_key(&counter.key);
+            // The expiry is set once, when the counter is made: a window ends when it ends,
+            // however often it is added to.
+            pipe.cmd("SET").arg(&key).arg(0).arg("EX").arg(counter.ttl.as_secs().max(1)).arg("NX").ignore();
+            pipe.cmd("INCRBY").arg(&key).arg(counter.amount).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await.context("redis: adding to counters")
+    }
+
+    async fn counters(&self, keys: &[String]) -> anyhow::Result<Vec<u64>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| self.counter_key(key)).collect();
+        let mut connection = self.connection.clone();
+        let values: Vec<Option<u64>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut connection).await.context("redis: reading counters")?;
+        Ok(values.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
     async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>> {
         let mut connection = self.connection.clone();
         // GETEX refreshes the expiry in the same round trip: a query in use never expires.
@@ -273,6 +317,7 @@ struct CachedWindow {
 pub struct InProcessStore {
     windows: Mutex<HashMap<Uuid, CachedWindow>>,
     slots: Mutex<HashMap<String, u32>>,
+    counters: Mutex<HashMap<String, (u64, Instant)>>,
     /// Bounded: anyone may register a query, so the least recently used go first.
     queries: Mutex<lru::LruCache<String, String>>,
     policy: WindowPolicy,
@@ -286,6 +331,7 @@ impl InProcessStore {
         Self {
             windows: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
             queries: Mutex::new(lru::LruCache::new(query_capacity(PersistedQueryPolicy::default()))),
             policy,
         }
@@ -391,6 +437,31 @@ impl ShortTermStore for InProcessStore {
             }
         }
         Ok(())
+    }
+
+    async fn add_to_counters(&self, counters: &[Counter]) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut values = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if values.len() > SWEEP_ABOVE {
+            values.retain(|_, (_, expires_at)| *expires_at > now);
+        }
+        for counter in counters {
+            let entry = values.entry(counter.key.clone()).or_insert((0, now + counter.ttl));
+            if entry.1 <= now {
+                *entry = (0, now + counter.ttl);
+            }
+            entry.0 = entry.0.saturating_add(counter.amount);
+        }
+        Ok(())
+    }
+
+    async fn counters(&self, keys: &[String]) -> anyhow::Result<Vec<u64>> {
+        let now = Instant::now();
+        let values = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(keys
+            .iter()
+            .map(|key| values.get(key).filter(|(_, expires_at)| *expires_at > now).map_or(0, |(value, _)| *value))
+            .collect())
     }
 
     async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>> {
