@@ -1,7 +1,7 @@
 //! What the caller's Claude calls cost, and how much of their budget is left.
 
 use async_graphql::{Context, Enum, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use entity::claude_usage;
 
 use super::{ContextExt as _, GqlResult};
@@ -12,7 +12,7 @@ use crate::services::account::usage::{self, LimitStatus, Measure, Window};
 #[derive(SimpleObject)]
 pub struct UsageDay {
     /// The UTC day, as `YYYY-MM-DD`.
-    pub day: NaiveDate,
+    pub day: String,
     /// What the calls were for: `chat` (answers), `extraction` (learning memories from
     /// messages), `summary` (the running summary of long conversations), or a later kind.
     pub purpose: String,
@@ -31,7 +31,7 @@ pub struct UsageDay {
 impl From<claude_usage::Model> for UsageDay {
     fn from(row: claude_usage::Model) -> Self {
         Self {
-            day: row.day,
+            day: row.day.format("%Y-%m-%d").to_string(),
             purpose: row.purpose,
             calls: row.calls,
             input_tokens: row.input_tokens,
