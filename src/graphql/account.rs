@@ -143,7 +143,9 @@ impl AccountMutation {
     }
 
     /// Makes another API key for the caller (e.g. one per device); the caller's other keys keep
-    /// working. Errors: BAD_USER_INPUT when the name is longer than 100 characters.
+    /// working. Errors: BAD_USER_INPUT when the name is longer than 100 characters, or when the
+    /// caller already holds the most keys one user may (20 unless the operator set
+    /// MAX_API_KEYS_PER_USER; revoked keys do not count).
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,

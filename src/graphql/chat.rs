@@ -424,7 +424,8 @@ pub struct ChatMutation;
 #[Object]
 impl ChatMutation {
     /// Starts a conversation and returns it. Errors: BAD_USER_INPUT (a title longer than 200
-    /// characters).
+    /// characters; the caller already has the most conversations one user may, 10000 unless the
+    /// operator set MAX_CONVERSATIONS_PER_USER).
     async fn create_conversation(
         &self,
         ctx: &Context<'_>,

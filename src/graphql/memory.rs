@@ -255,8 +255,8 @@ impl MemoryQuery {
     /// The caller's memories most relevant to `query`, best first, by meaning and by keywords,
     /// nudged by importance and recency. Memories unrelated to the query (neither close in
     /// meaning nor sharing a word) are left out, so the list may be shorter than `limit`, or
-    /// empty; retired memories are never returned. Errors: BAD_USER_INPUT (blank `query`,
-    /// `limit` outside 1 to 50).
+    /// empty; retired memories are never returned. Errors: BAD_USER_INPUT (blank `query`, one
+    /// longer than 1000 characters (SEARCH_MAX_QUERY_CHARS), `limit` outside 1 to 50).
     #[graphql(complexity = "list_cost(Some(limit), 10, child_complexity)")]
     async fn search_memories(
         &self,
@@ -304,7 +304,8 @@ impl MemoryMutation {
     /// Stores something the assistant should remember, and returns it. If a memory that still
     /// holds already says the same (ignoring case), that memory is returned unchanged instead of
     /// a second one. `memoryEvents` reports a new memory as ADDED. Errors: BAD_USER_INPUT (blank or longer
-    /// than 2000 characters, importance outside 0 to 1).
+    /// than 2000 characters, importance outside 0 to 1, the caller already keeps the most memories one
+    /// user may: 100000 that still hold unless the operator set MAX_MEMORIES_PER_USER).
     async fn remember(
         &self,
         ctx: &Context<'_>,

@@ -17,7 +17,8 @@ async fn remember(app: &TestApp, key: &str, content: &str) -> Value {
     app.gql(Some(key), "mutation($c: String!) { remember(input: {content: $c}) { id } }", json!({ "c": content })).await
 }
 
-const SEND: &str = "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id } } }";
+const SEND: &str =
+    "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id } } }";
 
 /// The 1,000-alias history query that once made a 199 MB response is refused by its cost
 /// before anything runs; a page of history within the cost is served.
@@ -53,7 +54,9 @@ async fn a_query_costs_what_its_lists_may_return() {
         .await;
     assert_eq!(served["memory"]["content"], "Lives in Faro");
     assert_eq!(served["memory"]["history"], json!([{ "content": "Lives in Lisbon" }, { "content": "Lives in Braga" }]));
-    let refused = app.gql(Some(&key), "query($id: ID!) { memory(id: $id) { history(last: 101) { content } } }", json!({ "id": id })).await;
+    let refused = app
+        .gql(Some(&key), "query($id: ID!) { memory(id: $id) { history(last: 101) { content } } }", json!({ "id": id }))
+        .await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused:#}");
 }
 
@@ -73,7 +76,10 @@ async fn exports_and_turns_are_one_per_request() {
     ] {
         let refused = app.gql(Some(&key), query, json!({})).await;
         assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{query}: {refused:#}");
-        assert!(error_message(&refused).contains("exportMyData") && error_message(&refused).contains("once"), "{refused:#}");
+        assert!(
+            error_message(&refused).contains("exportMyData") && error_message(&refused).contains("once"),
+            "{refused:#}"
+        );
         assert!(refused["data"].is_null(), "{refused:#}");
     }
 
@@ -85,7 +91,11 @@ async fn exports_and_turns_are_one_per_request() {
     assert!(error_message(&refused).contains("sendMessage"), "{refused:#}");
     assert!(app.anthropic.requests().is_empty(), "no Claude call for a refused request");
     let messages = app
-        .data(&key, "query($c: ID!) { conversation(id: $c) { messages { edges { cursor } } } }", json!({ "c": conversation }))
+        .data(
+            &key,
+            "query($c: ID!) { conversation(id: $c) { messages { edges { cursor } } } }",
+            json!({ "c": conversation }),
+        )
         .await;
     assert_eq!(messages["conversation"]["messages"]["edges"], json!([]), "nothing stored");
 }
@@ -95,8 +105,12 @@ async fn exports_and_turns_are_one_per_request() {
 async fn claude_calls_are_counted_and_budgeted(app: TestApp) {
     let (_, key) = app.create_user("Ada").await;
     let (_, other) = app.create_user("Grace").await;
-    let limits = app.data(&key, "{ usageLimits { measure window allowed used remaining resetsInSeconds } }", json!({})).await;
-    assert_eq!(limits["usageLimits"], json!([{ "measure": "CALLS", "window": "DAY", "allowed": 2, "used": 0, "remaining": 2, "resetsInSeconds": limits["usageLimits"][0]["resetsInSeconds"] }]));
+    let limits =
+        app.data(&key, "{ usageLimits { measure window allowed used remaining resetsInSeconds } }", json!({})).await;
+    assert_eq!(
+        limits["usageLimits"],
+        json!([{ "measure": "CALLS", "window": "DAY", "allowed": 2, "used": 0, "remaining": 2, "resetsInSeconds": limits["usageLimits"][0]["resetsInSeconds"] }])
+    );
 
     let conversation = conversation(&app, &key).await;
     app.data(&key, SEND, json!({ "c": conversation, "m": "Hello there, how are you?" })).await;
@@ -129,16 +143,26 @@ async fn claude_calls_are_counted_and_budgeted(app: TestApp) {
     assert!((1..=86_400).contains(&retry_after), "{retry_after}");
     assert_eq!(app.anthropic.requests().len(), 2, "no call over the budget");
     let stored = app
-        .data(&key, "query($c: ID!) { conversation(id: $c) { messages { edges { node { content } } } } }", json!({ "c": conversation }))
+        .data(
+            &key,
+            "query($c: ID!) { conversation(id: $c) { messages { edges { node { content } } } } }",
+            json!({ "c": conversation }),
+        )
         .await;
-    assert_eq!(stored["conversation"]["messages"]["edges"].as_array().unwrap().len(), 2, "the refused message is not stored");
+    assert_eq!(
+        stored["conversation"]["messages"]["edges"].as_array().unwrap().len(),
+        2,
+        "the refused message is not stored"
+    );
     let limits = app.data(&key, "{ usageLimits { used remaining } }", json!({})).await;
     assert_eq!(limits["usageLimits"], json!([{ "used": 2, "remaining": 0 }]));
 
     // Budgets and usage are per user.
     let theirs = self::conversation(&app, &other).await;
     app.data(&other, SEND, json!({ "c": theirs, "m": "Hi" })).await;
-    let none = app.data(&key, "{ usage(from: \"2020-01-01T00:00:00Z\", to: \"2020-01-31T00:00:00Z\") { calls } }", json!({})).await;
+    let none = app
+        .data(&key, "{ usage(from: \"2020-01-01T00:00:00Z\", to: \"2020-01-31T00:00:00Z\") { calls } }", json!({}))
+        .await;
     assert_eq!(none["usage"], json!([]), "no usage in a range without calls");
 }
 
@@ -152,8 +176,12 @@ async fn quotas_are_refused_with_their_limit(app: TestApp) {
     let refused = app.gql(Some(&key), create_key, json!({})).await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused:#}");
     assert!(error_message(&refused).contains("MAX_API_KEYS_PER_USER"), "{refused:#}");
-    app.data(&key, "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": second["createApiKey"]["key"]["id"] }))
-        .await;
+    app.data(
+        &key,
+        "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        json!({ "id": second["createApiKey"]["key"]["id"] }),
+    )
+    .await;
     app.data(&key, create_key, json!({})).await;
 
     // Conversations.
@@ -169,7 +197,8 @@ async fn quotas_are_refused_with_their_limit(app: TestApp) {
     let refused = remember(&app, &key, "Lives in Porto").await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused:#}");
     assert!(error_message(&refused).contains("MAX_MEMORIES_PER_USER"), "{refused:#}");
-    app.data(&key, "mutation($id: ID!) { forgetMemory(id: $id) }", json!({ "id": first["data"]["remember"]["id"] })).await;
+    app.data(&key, "mutation($id: ID!) { forgetMemory(id: $id) }", json!({ "id": first["data"]["remember"]["id"] }))
+        .await;
     let stored = remember(&app, &key, "Lives in Porto").await;
     assert!(stored.get("errors").is_none(), "{stored:#}");
 
