@@ -320,3 +320,27 @@ async fn index_files_of_deleted_users_are_swept_at_start() {
     assert_eq!(found["searchMemories"][0]["memory"]["content"], "Has a cat named Tom");
     app.stop_server().await;
 }
+
+/// With Redis down, chat keeps working (stream slots and budgets counted in this process), and
+/// `/readyz` says the replica is degraded but keeps it in rotation (200): SQL is the truth.
+#[tokio::test]
+async fn chat_keeps_working_with_redis_down() {
+    let Some(redis) = crate::helpers::redis_url() else { return };
+    let relay = CuttableRedis::start(&redis).await;
+    let overrides = [("REDIS_URL", relay.url.as_str()), ("CLAUDE_CALLS_PER_DAY", "100")];
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, &overrides).await else { return };
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    relay.cut.cancel();
+
+    let sent = app.gql(Some(&key), SEND, json!({ "c": conversation, "m": "Hello while Redis is away" })).await;
+    assert!(sent.get("errors").is_none(), "{sent:#}");
+    let limits = app.data(&key, "{ usageLimits { used } }", json!({})).await;
+    assert!(limits["usageLimits"][0]["used"].as_i64().unwrap() >= 1, "counted in this process: {limits:#}");
+
+    let readyz = app.client().get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(readyz.status(), 200);
+    let body: Value = readyz.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body:#}");
+    assert_eq!(body["shortTermStore"]["status"], "unavailable", "{body:#}");
+}
