@@ -344,3 +344,28 @@ async fn chat_keeps_working_with_redis_down() {
     assert_eq!(body["status"], "degraded", "{body:#}");
     assert_eq!(body["shortTermStore"]["status"], "unavailable", "{body:#}");
 }
+
+/// A crash between the two renames of a save leaves one user's new graph next to old
+/// metadata; here, another user's graph stands in for it (the same number of vectors, so
+/// only the save's own mark tells them apart). The shard is rebuilt from SQL, and search by
+/// meaning scores as it did before.
+#[tokio::test]
+async fn a_mixed_index_pair_is_rebuilt_from_sql() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (ada, ada_key) = app.create_user("Ada").await;
+    let (grace, grace_key) = app.create_user("Grace").await;
+    remember(&app, &ada_key, "Has a cat named Tom").await;
+    remember(&app, &grace_key, "Plays the cello in an orchestra").await;
+    let search = "{ searchMemories(query: \"cat named Tom\") { similarity memory { content } } }";
+    let before = app.data(&ada_key, search, json!({})).await;
+    app.data(&grace_key, search, json!({})).await;
+    let mut app = app.restart(&[]).await;
+    let ada_files = app.state.memory_index.files_of(Uuid::parse_str(&ada).unwrap());
+    let grace_files = app.state.memory_index.files_of(Uuid::parse_str(&grace).unwrap());
+    app.stop_server().await;
+    std::fs::copy(&grace_files[0], &ada_files[0]).unwrap();
+
+    let app = app.restart(&[]).await;
+    let after = app.data(&ada_key, search, json!({})).await;
+    assert_eq!(after, before, "the same results, scored the same");
+}
