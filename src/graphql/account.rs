@@ -116,7 +116,8 @@ impl AccountQuery {
     /// 3339 times: `exportedAt`, `user`, `apiKeys` (never their secrets or hashes),
     /// `conversations` (each with its `messages` and running `summary`), `memories` (retired
     /// ones too, each with its `history`), `preferences`, `preferenceHistory`, `styleProfile`,
-    /// `learnedPatterns` and `ratings`. Conversations, messages and memories are oldest first.
+    /// `learnedPatterns`, `ratings` and `claudeUsage` (as `usage` gives it). Conversations,
+    /// messages and memories are oldest first. At most once per request.
     async fn export_my_data(&self, ctx: &Context<'_>) -> GqlResult<Json<serde_json::Value>> {
         let user_id = ctx.user_id()?;
         Ok(Json(privacy::export(ctx.state(), user_id).await?))
@@ -176,7 +177,8 @@ impl AccountMutation {
     /// Deletes the caller and everything stored about them (conversations, memories and their
     /// index entries, preferences, style, patterns, ratings, short-term windows, API keys), on
     /// every replica. Returns true. The key used for this call, like every other key of the
-    /// caller, is refused with UNAUTHENTICATED afterwards. Cannot be undone: `exportMyData`
+    /// caller, is refused with UNAUTHENTICATED afterwards. The caller's index files are removed
+    /// even while Redis is unreachable. Cannot be undone: `exportMyData`
     /// first to keep a copy.
     async fn delete_my_data(&self, ctx: &Context<'_>) -> GqlResult<bool> {
         let user_id = ctx.user_id()?;

@@ -477,8 +477,9 @@ impl ChatMutation {
     /// `chat` subscription runs the same turn and streams it. Errors, with nothing stored:
     /// BAD_USER_INPUT (not an id; message blank or longer than `CHAT_MAX_MESSAGE_CHARS`, 32000
     /// by default), NOT_FOUND (no such conversation of the caller's), RATE_LIMITED (the caller
-    /// already has `CHAT_MAX_CONCURRENT_STREAMS` answers being written, 3 by default),
-    /// UNAVAILABLE (the replica is restarting). After the message is stored: UPSTREAM_ERROR when
+    /// already has `CHAT_MAX_CONCURRENT_STREAMS` answers being written, 3 by default, or their
+    /// Claude budget is spent: `extensions.retryAfter` says in how many seconds it refills),
+    /// UNAVAILABLE (the replica is restarting). At most once per request. After the message is stored: UPSTREAM_ERROR when
     /// Claude fails (or is not configured), UNAVAILABLE when the restart ends the answer; the
     /// partial answer stays in the conversation with status FAILED.
     async fn send_message(
@@ -507,7 +508,8 @@ impl ChatSubscription {
     /// stored, as GraphQL errors: BAD_USER_INPUT (not an id; message blank or longer than
     /// `CHAT_MAX_MESSAGE_CHARS`, 32000 by default), NOT_FOUND (no such conversation of the
     /// caller's), RATE_LIMITED (the caller already has `CHAT_MAX_CONCURRENT_STREAMS` answers
-    /// being written, 3 by default). Later failures arrive as `ChatFailed`.
+    /// being written, 3 by default, or their Claude budget is spent, with
+    /// `extensions.retryAfter`). Later failures arrive as `ChatFailed`.
     async fn chat(
         &self,
         ctx: &Context<'_>,

@@ -156,6 +156,8 @@ async fn claude_calls_are_counted_and_budgeted(app: TestApp) {
     );
     let limits = app.data(&key, "{ usageLimits { used remaining } }", json!({})).await;
     assert_eq!(limits["usageLimits"], json!([{ "used": 2, "remaining": 0 }]));
+    let export = app.data(&key, "{ exportMyData }", json!({})).await;
+    assert_eq!(export["exportMyData"]["claudeUsage"].as_array().unwrap().len(), 2, "usage is the user's data too");
 
     // Budgets and usage are per user.
     let theirs = self::conversation(&app, &other).await;

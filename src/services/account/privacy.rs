@@ -50,6 +50,12 @@ pub async fn export(state: &AppState, user_id: Uuid) -> AppResult<Value> {
     let style = StyleDimension::find().filter(style_dimension::Column::UserId.eq(user_id)).all(db).await?;
     let patterns = LearnedPattern::find().filter(learned_pattern::Column::UserId.eq(user_id)).all(db).await?;
     let feedback = MessageFeedback::find().filter(message_feedback::Column::UserId.eq(user_id)).all(db).await?;
+    let usage = ClaudeUsage::find()
+        .filter(claude_usage::Column::UserId.eq(user_id))
+        .order_by_asc(claude_usage::Column::Day)
+        .order_by_asc(claude_usage::Column::Purpose)
+        .all(db)
+        .await?;
 
     Ok(json!({
         "exportedAt": chrono::Utc::now(),
@@ -93,6 +99,11 @@ pub async fn export(state: &AppState, user_id: Uuid) -> AppResult<Value> {
         })).collect::<Vec<_>>(),
         "ratings": feedback.iter().map(|f| json!({
             "messageId": f.message_id, "rating": f.rating, "reason": f.reason, "createdAt": f.created_at,
+        })).collect::<Vec<_>>(),
+        "claudeUsage": usage.iter().map(|u| json!({
+            "day": u.day, "purpose": u.purpose, "calls": u.calls, "inputTokens": u.input_tokens,
+            "outputTokens": u.output_tokens, "cacheReadTokens": u.cache_read_tokens,
+            "cacheWriteTokens": u.cache_write_tokens,
         })).collect::<Vec<_>>(),
     }))
 }
