@@ -103,7 +103,7 @@ async fn exports_and_turns_are_one_per_request() {
 /// Every Claude call is counted for its user, by purpose; a spent budget refuses the next turn
 /// with RATE_LIMITED and when to retry, before anything is stored; another user is unaffected.
 async fn claude_calls_are_counted_and_budgeted(app: TestApp) {
-    let (_, key) = app.create_user("Ada").await;
+    let (user, key) = app.create_user("Ada").await;
     let (_, other) = app.create_user("Grace").await;
     let limits =
         app.data(&key, "{ usageLimits { measure window allowed used remaining resetsInSeconds } }", json!({})).await;
@@ -156,6 +156,14 @@ async fn claude_calls_are_counted_and_budgeted(app: TestApp) {
     );
     let limits = app.data(&key, "{ usageLimits { used remaining } }", json!({})).await;
     assert_eq!(limits["usageLimits"], json!([{ "used": 2, "remaining": 0 }]));
+    // Background work (extraction, summaries, anything later) meets the same budget at the
+    // client every Claude call goes through: it is refused before the call, and skipped.
+    let mut background = assistant::llm::MessagesRequest::new("claude-fake", 16, Vec::new());
+    background.purpose = "summary";
+    background.user = Some(Uuid::parse_str(&user).unwrap());
+    let skipped = app.state.llm.complete(&background).await;
+    assert!(matches!(skipped, Err(assistant::llm::LlmError::OverBudget(_))), "{skipped:?}");
+    assert_eq!(app.anthropic.requests().len(), 2, "no call over the budget");
     let export = app.data(&key, "{ exportMyData }", json!({})).await;
     assert_eq!(export["exportMyData"]["claudeUsage"].as_array().unwrap().len(), 2, "usage is the user's data too");
 
