@@ -379,3 +379,19 @@ async fn a_mixed_index_pair_is_rebuilt_from_sql() {
     let after = app.data(&ada_key, search, json!({})).await;
     assert_eq!(after, before, "the same results, scored the same");
 }
+
+/// A response over `GRAPHQL_MAX_RESPONSE_BYTES` is replaced by an error that says so.
+#[tokio::test]
+async fn a_response_over_the_size_limit_is_refused() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("GRAPHQL_MAX_RESPONSE_BYTES", "2048")]).await.unwrap();
+    let (_, key) = app.create_user("Ada").await;
+    app.data(&key, "{ memories { edges { cursor } } }", json!({})).await;
+    for n in 0..10 {
+        remember(&app, &key, &format!("Memory number {n}: {}", "a fairly long sentence ".repeat(8))).await;
+    }
+    let refused = app.gql(Some(&key), "{ memories(first: 10) { edges { node { content } } } }", json!({})).await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused:#}");
+    assert!(error_message(&refused).contains("larger than 2048 bytes"), "{refused:#}");
+    assert!(refused["data"].is_null(), "{refused:#}");
+    app.data(&key, "{ memories(first: 2) { edges { node { id } } } }", json!({})).await;
+}
