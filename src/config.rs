@@ -25,6 +25,52 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The URL of a service (`DATABASE_URL`, `REDIS_URL`): a password in it never reaches a log
+/// line, because `Debug` shows the URL with the password replaced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceUrl(String);
+
+impl ServiceUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The whole URL, password included, for the one place that connects with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with the password of its user info (`scheme://user:password@host`) replaced.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.clone() };
+        let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+        let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
+            return url.clone();
+        };
+        match url[scheme_end..at].find(':').map(|i| scheme_end + i) {
+            Some(colon) => format!("{}:[redacted]{}", &url[..colon], &url[at..]),
+            // `redis://secret@host`: a lone user info is Redis's password.
+            None if url.starts_with("redis") => format!("{}[redacted]{}", &url[..scheme_end], &url[at..]),
+            None => url.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for ServiceUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.redacted(), f)
+    }
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -43,9 +89,9 @@ pub struct Config {
     /// Where the embedded SQLite file and the vector index live (`DATA_DIR`, default `./data`).
     pub data_dir: PathBuf,
     /// `DATABASE_URL`; a SQLite file in `DATA_DIR` when unset.
-    pub database_url: String,
+    pub database_url: ServiceUrl,
     /// `REDIS_URL`; the short-term store runs in-process when unset.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<ServiceUrl>,
     /// Prefix of every Redis key (`REDIS_KEY_PREFIX`, default `assistant:`), so several
     /// deployments can share one Redis.
     pub redis_key_prefix: String,
@@ -66,7 +112,60 @@ pub struct Config {
     /// `METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
     pub metrics_token: Option<Secret>,
     pub transport: TransportConfig,
+    pub limits: CostLimits,
     pub log_format: LogFormat,
+}
+
+/// What one user may cost the operator: Claude calls and tokens, storage, response sizes. Each
+/// limit is refused with a message that names it.
+#[derive(Clone, Debug)]
+pub struct CostLimits {
+    /// `GRAPHQL_MAX_RESPONSE_BYTES` (default 16 MiB): the largest response to a query or mutation.
+    pub max_response_bytes: usize,
+    pub claude: ClaudeBudget,
+    pub quotas: Quotas,
+}
+
+/// Claude calls and tokens per user (chat, extraction, summary, everything), by fixed windows
+/// of a minute and a UTC day. `None` is unlimited. Tokens count everything a call used:
+/// input, output, cache reads and cache writes.
+#[derive(Clone, Debug, Default)]
+pub struct ClaudeBudget {
+    /// `CLAUDE_CALLS_PER_MINUTE`.
+    pub calls_per_minute: Option<u64>,
+    /// `CLAUDE_CALLS_PER_DAY`.
+    pub calls_per_day: Option<u64>,
+    /// `CLAUDE_TOKENS_PER_MINUTE`.
+    pub tokens_per_minute: Option<u64>,
+    /// `CLAUDE_TOKENS_PER_DAY`.
+    pub tokens_per_day: Option<u64>,
+}
+
+/// What one user may store.
+#[derive(Clone, Debug)]
+pub struct Quotas {
+    /// `MAX_MEMORIES_PER_USER` (default 100000): memories that still hold.
+    pub memories_per_user: u64,
+    /// `MAX_CONVERSATIONS_PER_USER` (default 10000).
+    pub conversations_per_user: u64,
+    /// `MAX_API_KEYS_PER_USER` (default 20): keys not revoked.
+    pub api_keys_per_user: u64,
+    /// `MAX_EXTRACTED_MEMORIES_PER_MESSAGE` (default 5): memories the rules take from one message.
+    pub extracted_memories_per_message: usize,
+    /// `SEARCH_MAX_QUERY_CHARS` (default 1000): the longest `searchMemories` query.
+    pub search_query_chars: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            memories_per_user: 100_000,
+            conversations_per_user: 10_000,
+            api_keys_per_user: 20,
+            extracted_memories_per_message: 5,
+            search_query_chars: 1000,
+        }
+    }
 }
 
 /// Limits of the GraphQL transports (HTTP, WebSocket, SSE) and of automatic persisted queries.
@@ -203,10 +302,10 @@ impl Config {
         };
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL") {
-            Some(url) => normalise_database_url(&url)?,
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("assistant.db").display()),
+            Some(url) => ServiceUrl::new(normalise_database_url(&url)?),
+            None => ServiceUrl::new(format!("sqlite://{}?mode=rwc", data_dir.join("assistant.db").display())),
         };
-        let redis_url = get("REDIS_URL");
+        let redis_url = get("REDIS_URL").map(ServiceUrl::new);
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
         {
@@ -294,6 +393,34 @@ impl Config {
             ws_idle_timeout: seconds(&get, "WS_IDLE_TIMEOUT_SECONDS", 120)?,
         };
 
+        let defaults = Quotas::default();
+        let limits = CostLimits {
+            max_response_bytes: number(&get, "GRAPHQL_MAX_RESPONSE_BYTES", 16 << 20, 1024..=1 << 30)?,
+            claude: ClaudeBudget {
+                calls_per_minute: optional_number(&get, "CLAUDE_CALLS_PER_MINUTE")?,
+                calls_per_day: optional_number(&get, "CLAUDE_CALLS_PER_DAY")?,
+                tokens_per_minute: optional_number(&get, "CLAUDE_TOKENS_PER_MINUTE")?,
+                tokens_per_day: optional_number(&get, "CLAUDE_TOKENS_PER_DAY")?,
+            },
+            quotas: Quotas {
+                memories_per_user: number(&get, "MAX_MEMORIES_PER_USER", defaults.memories_per_user, 1..=u64::MAX)?,
+                conversations_per_user: number(
+                    &get,
+                    "MAX_CONVERSATIONS_PER_USER",
+                    defaults.conversations_per_user,
+                    1..=u64::MAX,
+                )?,
+                api_keys_per_user: number(&get, "MAX_API_KEYS_PER_USER", defaults.api_keys_per_user, 1..=10_000)?,
+                extracted_memories_per_message: number(
+                    &get,
+                    "MAX_EXTRACTED_MEMORIES_PER_MESSAGE",
+                    defaults.extracted_memories_per_message,
+                    0..=1000,
+                )?,
+                search_query_chars: number(&get, "SEARCH_MAX_QUERY_CHARS", defaults.search_query_chars, 1..=100_000)?,
+            },
+        };
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -316,6 +443,7 @@ impl Config {
             shutdown_grace: std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 25, 0..=3600)?),
             memory_index_max_users,
             transport,
+            limits,
             log_format,
         })
     }
@@ -349,6 +477,15 @@ fn seconds(
     default: u64,
 ) -> Result<std::time::Duration, ConfigError> {
     number(get, variable, default, 1..=3600).map(std::time::Duration::from_secs)
+}
+
+/// A limit that is unlimited when unset: a positive whole number.
+fn optional_number(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = get(variable) else { return Ok(None) };
+    match text.parse::<u64>() {
+        Ok(value) if value > 0 => Ok(Some(value)),
+        _ => Err(invalid(variable, format!("`{text}` is not a positive whole number (unset it for no limit)"))),
+    }
 }
 
 /// An optional yes/no.
@@ -404,6 +541,8 @@ mod tests {
         assert_eq!(parse(&[("WS_INIT_TIMEOUT_SECONDS", "0")]).unwrap_err().variable, "WS_INIT_TIMEOUT_SECONDS");
         assert_eq!(parse(&[("HTTP_MAX_BODY_BYTES", "1MB")]).unwrap_err().variable, "HTTP_MAX_BODY_BYTES");
         assert_eq!(parse(&[("WS_IDLE_TIMEOUT_SECONDS", "0")]).unwrap_err().variable, "WS_IDLE_TIMEOUT_SECONDS");
+        assert_eq!(parse(&[("CLAUDE_TOKENS_PER_DAY", "-5")]).unwrap_err().variable, "CLAUDE_TOKENS_PER_DAY");
+        assert_eq!(parse(&[("MAX_API_KEYS_PER_USER", "0")]).unwrap_err().variable, "MAX_API_KEYS_PER_USER");
         let err = parse(&[("CHAT_MAX_CONCURRENT_STREAMS", "0")]).unwrap_err();
         assert_eq!(err.to_string(), "invalid CHAT_MAX_CONCURRENT_STREAMS: `0` is not a number from 1 to 1000");
     }
@@ -411,12 +550,34 @@ mod tests {
     #[test]
     fn railway_postgres_urls_are_accepted() {
         let config = parse(&[("DATABASE_URL", "postgresql://u:p@h:5432/db")]).unwrap();
-        assert_eq!(config.database_url, "postgres://u:p@h:5432/db");
+        assert_eq!(config.database_url.expose(), "postgres://u:p@h:5432/db");
     }
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let config = parse(&[("ADMIN_TOKEN", "a-very-secret-admin-token")]).unwrap();
-        assert!(!format!("{config:?}").contains("a-very-secret"));
+        let config = parse(&[
+            ("ADMIN_TOKEN", "a-very-secret-admin-token"),
+            ("DATABASE_URL", "postgresql://app:db-pass-word@db.internal:5432/assistant"),
+            ("REDIS_URL", "redis://default:redis-pass-word@cache.internal:6379/0"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        for secret in ["a-very-secret", "db-pass-word", "redis-pass-word"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        // What an operator needs to tell the services apart is still there.
+        assert!(shown.contains("postgres://app:[redacted]@db.internal:5432/assistant"), "{shown}");
+        assert!(shown.contains("redis://default:[redacted]@cache.internal:6379/0"), "{shown}");
+        // The URL itself is untouched for connecting.
+        assert_eq!(config.redis_url.unwrap().expose(), "redis://default:redis-pass-word@cache.internal:6379/0");
+    }
+
+    #[test]
+    fn urls_without_a_password_show_as_they_are() {
+        assert_eq!(ServiceUrl::new("redis://127.0.0.1:6379/").redacted(), "redis://127.0.0.1:6379/");
+        assert_eq!(ServiceUrl::new("redis://only-secret@host/").redacted(), "redis://[redacted]@host/");
+        assert_eq!(ServiceUrl::new("postgres://user@host/db").redacted(), "postgres://user@host/db");
+        assert_eq!(ServiceUrl::new("sqlite://./data/a.db?mode=rwc").redacted(), "sqlite://./data/a.db?mode=rwc");
+        assert_eq!(ServiceUrl::new("postgres://u:p@ss@host/db").redacted(), "postgres://u:[redacted]@host/db");
     }
 }

@@ -59,9 +59,20 @@ impl AppError {
             Self::BadInput(_) => code::BAD_USER_INPUT,
             Self::RateLimited(_) => code::RATE_LIMITED,
             Self::PersistedQueryNotFound => code::PERSISTED_QUERY_NOT_FOUND,
+            // The user's own budget, not Claude's failure: a limit like any other.
+            Self::Upstream(LlmError::OverBudget(_)) => code::RATE_LIMITED,
             Self::Upstream(_) => code::UPSTREAM_ERROR,
             Self::ShuttingDown => code::UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => code::INTERNAL,
+        }
+    }
+
+    /// How long to wait before the same request can work (`extensions.retryAfter`, seconds),
+    /// when a limit says so.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Upstream(LlmError::OverBudget(exceeded)) => Some(exceeded.retry_after),
+            _ => None,
         }
     }
 

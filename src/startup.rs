@@ -12,6 +12,7 @@ use base64::Engine as _;
 use rand::RngCore as _;
 
 use crate::config::{Config, Secret, TransportConfig};
+use crate::services::account::usage::ClaudeMeter;
 use crate::services::chat;
 use crate::state::{AppState, Lifecycle};
 use crate::store::pubsub::EventBus;
@@ -65,7 +66,10 @@ impl Application {
             );
         }
         let retry = llm::RetryPolicy { max_retries: config.anthropic.max_retries, ..Default::default() };
-        let llm = llm::AnthropicClient::new(&config.anthropic, retry).context("could not set up the HTTP client")?;
+        let meter = ClaudeMeter::new(db.clone(), short_term.clone(), config.limits.claude.clone());
+        let llm = llm::AnthropicClient::new(&config.anthropic, retry)
+            .context("could not set up the HTTP client")?
+            .with_meter(Arc::new(meter));
         let embedder =
             embed::from_config(&config.embedding).await.context("could not set up the embedder (EMBEDDING_*)")?;
         let address = SocketAddr::new(config.host, config.port);
@@ -75,6 +79,14 @@ impl Application {
 
         let memory_index =
             Arc::new(MemoryIndex::new(config.data_dir.join("index"), embedder.as_ref(), config.memory_index_max_users));
+        // Index files hold memory text: none may outlive its user.
+        match memory_index.sweep_orphans(&db).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed the index files of users that no longer exist"),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "could not sweep the index files of deleted users")
+            }
+        }
         let memory_events = Arc::new(match &config.redis_url {
             Some(url) => EventBus::with_redis(url, format!("{}memory-events", config.redis_key_prefix))
                 .await

@@ -5,6 +5,7 @@
 //! simply ids. Timestamps are UTC.
 
 pub mod api_key;
+pub mod claude_usage;
 pub mod conversation;
 pub mod enums;
 pub mod learned_pattern;
@@ -19,6 +20,7 @@ pub mod user;
 
 pub mod prelude {
     pub use super::api_key::Entity as ApiKey;
+    pub use super::claude_usage::Entity as ClaudeUsage;
     pub use super::conversation::Entity as Conversation;
     pub use super::learned_pattern::Entity as LearnedPattern;
     pub use super::memory::Entity as Memory;

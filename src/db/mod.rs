@@ -22,7 +22,7 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConn
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("could not create DATA_DIR {}", config.data_dir.display()))?;
     }
-    let mut options = ConnectOptions::new(config.database_url.clone());
+    let mut options = ConnectOptions::new(config.database_url.expose());
     options
         .max_connections(if config.is_sqlite() { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))

@@ -116,7 +116,8 @@ impl AccountQuery {
     /// 3339 times: `exportedAt`, `user`, `apiKeys` (never their secrets or hashes),
     /// `conversations` (each with its `messages` and running `summary`), `memories` (retired
     /// ones too, each with its `history`), `preferences`, `preferenceHistory`, `styleProfile`,
-    /// `learnedPatterns` and `ratings`. Conversations, messages and memories are oldest first.
+    /// `learnedPatterns`, `ratings` and `claudeUsage` (as `usage` gives it). Conversations,
+    /// messages and memories are oldest first. At most once per request.
     async fn export_my_data(&self, ctx: &Context<'_>) -> GqlResult<Json<serde_json::Value>> {
         let user_id = ctx.user_id()?;
         Ok(Json(privacy::export(ctx.state(), user_id).await?))
@@ -143,8 +144,10 @@ impl AccountMutation {
     }
 
     /// Makes another API key for the caller (e.g. one per device); the caller's other keys keep
-    /// working. Errors: BAD_USER_INPUT when the name is longer than 100 characters; FORBIDDEN
-    /// over WebSocket (keys are managed over HTTP only).
+    /// working. Errors: BAD_USER_INPUT when the name is longer than 100 characters, or when the
+    /// caller already holds the most keys one user may (20 unless the operator set
+    /// MAX_API_KEYS_PER_USER; revoked keys do not count); FORBIDDEN over WebSocket (keys are
+    /// managed over HTTP only).
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
@@ -152,8 +155,11 @@ impl AccountMutation {
     ) -> GqlResult<CreateApiKeyPayload> {
         let user_id = ctx.user_id()?;
         ctx.require_http()?;
+        let state = ctx.state();
         let input = input.unwrap_or_default();
-        let key = auth::create_key(&ctx.state().db, user_id, input.name.as_deref()).await?;
+        let key =
+            auth::create_key(&state.db, user_id, input.name.as_deref(), state.config.limits.quotas.api_keys_per_user)
+                .await?;
         Ok(CreateApiKeyPayload { api_key: key.secret, key: key.record.into() })
     }
 
@@ -176,8 +182,9 @@ impl AccountMutation {
     /// Deletes the caller and everything stored about them (conversations, memories and their
     /// index entries, preferences, style, patterns, ratings, short-term windows, API keys), on
     /// every replica. Returns true. The key used for this call, like every other key of the
-    /// caller, is refused with UNAUTHENTICATED afterwards. Cannot be undone: `exportMyData`
-    /// first to keep a copy. The caller's open sockets and event streams close at once.
+    /// caller, is refused with UNAUTHENTICATED afterwards. The caller's index files are removed
+    /// even while Redis is unreachable, and their open sockets and event streams close at once.
+    /// Cannot be undone: `exportMyData` first to keep a copy.
     /// Errors: FORBIDDEN over WebSocket (deletion is asked for over HTTP only).
     async fn delete_my_data(&self, ctx: &Context<'_>) -> GqlResult<bool> {
         let user_id = ctx.user_id()?;

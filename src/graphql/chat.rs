@@ -8,7 +8,7 @@ use entity::{conversation, message};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::connection::{Connection, PageArgs, connection, connection_types, parse_id};
+use super::connection::{Connection, PageArgs, connection, connection_types, page_cost, parse_id};
 use super::learning::{LearnedPattern, Preference, StyleDimension};
 use super::memory::{Memory, MemorySearchResult};
 use super::{ContextExt as _, GqlResult};
@@ -48,6 +48,7 @@ impl Conversation {
     /// The conversation's messages, oldest first (reading order), answers still being written
     /// included: `last: 20` is the latest twenty. Errors: BAD_USER_INPUT (`first` with `last`, a
     /// page size outside 0 to 100, a cursor this API did not give).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -364,6 +365,7 @@ impl ChatQuery {
     /// The caller's conversations, newest first (by when they were started). Errors:
     /// BAD_USER_INPUT (`first` with `last`, a page size outside 0 to 100, a cursor this API did
     /// not give).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -422,15 +424,24 @@ pub struct ChatMutation;
 #[Object]
 impl ChatMutation {
     /// Starts a conversation and returns it. Errors: BAD_USER_INPUT (a title longer than 200
-    /// characters).
+    /// characters; the caller already has the most conversations one user may, 10000 unless the
+    /// operator set MAX_CONVERSATIONS_PER_USER).
     async fn create_conversation(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The conversation's title; may be omitted.")] input: Option<CreateConversationInput>,
     ) -> GqlResult<Conversation> {
         let user_id = ctx.user_id()?;
+        let state = ctx.state();
         let input = input.unwrap_or_default();
-        Ok(conversations::create(&ctx.state().db, user_id, input.title.as_deref()).await?.into())
+        Ok(conversations::create(
+            &state.db,
+            user_id,
+            input.title.as_deref(),
+            state.config.limits.quotas.conversations_per_user,
+        )
+        .await?
+        .into())
     }
 
     /// Changes a conversation's title and returns the conversation. Errors: NOT_FOUND (no such
@@ -466,8 +477,9 @@ impl ChatMutation {
     /// `chat` subscription runs the same turn and streams it. Errors, with nothing stored:
     /// BAD_USER_INPUT (not an id; message blank or longer than `CHAT_MAX_MESSAGE_CHARS`, 32000
     /// by default), NOT_FOUND (no such conversation of the caller's), RATE_LIMITED (the caller
-    /// already has `CHAT_MAX_CONCURRENT_STREAMS` answers being written, 3 by default),
-    /// UNAVAILABLE (the replica is restarting). After the message is stored: UPSTREAM_ERROR when
+    /// already has `CHAT_MAX_CONCURRENT_STREAMS` answers being written, 3 by default, or their
+    /// Claude budget is spent: `extensions.retryAfter` says in how many seconds it refills),
+    /// UNAVAILABLE (the replica is restarting). At most once per request. After the message is stored: UPSTREAM_ERROR when
     /// Claude fails (or is not configured), UNAVAILABLE when the restart ends the answer; the
     /// partial answer stays in the conversation with status FAILED.
     async fn send_message(
@@ -496,7 +508,8 @@ impl ChatSubscription {
     /// stored, as GraphQL errors: BAD_USER_INPUT (not an id; message blank or longer than
     /// `CHAT_MAX_MESSAGE_CHARS`, 32000 by default), NOT_FOUND (no such conversation of the
     /// caller's), RATE_LIMITED (the caller already has `CHAT_MAX_CONCURRENT_STREAMS` answers
-    /// being written, 3 by default). Later failures arrive as `ChatFailed`.
+    /// being written, 3 by default, or their Claude budget is spent, with
+    /// `extensions.retryAfter`). Later failures arrive as `ChatFailed`.
     async fn chat(
         &self,
         ctx: &Context<'_>,

@@ -144,3 +144,27 @@ pub fn connection<M: Keyed, N>(page: Page<M>, to_node: impl Fn(M) -> N) -> Conne
 pub fn parse_id(argument: &str, id: &ID) -> AppResult<Uuid> {
     Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(format!("`{argument}` is not a valid id")))
 }
+
+/// The complexity of a list field: its items' cost once per item it may return, so a page of
+/// 100 costs a hundred times what one item does (async-graphql counts a list as one item).
+pub fn list_cost(items: Option<i32>, default: usize, child_complexity: usize) -> usize {
+    let items = items.map_or(default, |n| usize::try_from(n).unwrap_or(0));
+    1 + items.max(1).saturating_mul(child_complexity)
+}
+
+/// The complexity of a connection field from its Relay arguments (20 items when neither is given).
+pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    list_cost(first.or(last), crate::db::page::DEFAULT_PAGE_SIZE, child_complexity)
+}
+
+/// The size of a history list (`last`, 1 to 100): histories grow with every change, so a
+/// client reads the latest versions rather than all of them.
+pub fn history_size(last: i32) -> AppResult<u64> {
+    match u64::try_from(last) {
+        Ok(n) if (1..=crate::db::page::MAX_PAGE_SIZE as u64).contains(&n) => Ok(n),
+        _ => Err(AppError::bad_input(format!(
+            "`last` must be between 1 and {} (got {last})",
+            crate::db::page::MAX_PAGE_SIZE
+        ))),
+    }
+}

@@ -53,8 +53,11 @@ fn classify(error: &mut ServerError) {
             if app_error.is_internal() {
                 tracing::error!(error = format!("{app_error:#}"), path = ?error.path, "request failed");
             }
-            let (message, code) = (app_error.client_message(), app_error.code());
+            let (message, code, wait) = (app_error.client_message(), app_error.code(), app_error.retry_after());
             error.message = message;
+            if let Some(wait) = wait {
+                error.extensions.get_or_insert_with(Default::default).set("retryAfter", retry_after_seconds(wait));
+            }
             code
         }
         // Any other error that came out of a resolver is a bug of ours: hide it.
@@ -82,6 +85,15 @@ pub fn client_message(error: &AppError) -> String {
 pub fn error_response(error: AppError) -> async_graphql::Response {
     let message = client_message(&error);
     let mut server_error = ServerError::new(message, None);
-    server_error.extensions.get_or_insert_with(Default::default).set("code", error.code());
+    let extensions = server_error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", error.code());
+    if let Some(wait) = error.retry_after() {
+        extensions.set("retryAfter", retry_after_seconds(wait));
+    }
     async_graphql::Response::from_errors(vec![server_error])
+}
+
+/// Whole seconds, rounded up: a client that waits this long is not refused again.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }

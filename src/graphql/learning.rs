@@ -7,6 +7,7 @@ use entity::enums::{PatternKind, PreferenceChange, PreferenceSource, Rating};
 use entity::{learned_pattern, preference, preference_history};
 
 use super::connection::parse_id;
+use super::connection::{history_size, list_cost};
 use super::{ContextExt as _, GqlResult};
 use crate::services::learning::{feedback, patterns, preferences, style};
 
@@ -214,15 +215,19 @@ impl LearningQuery {
         Ok(preferences::list(&ctx.state().db, user_id).await?.into_iter().map(Preference::from).collect())
     }
 
-    /// Former values of the caller's preferences, oldest first: replaced, rejected or deleted.
-    /// Errors: BAD_USER_INPUT (a key that is not 1 to 64 letters, digits, '_', '.' or '-').
+    /// Former values of the caller's preferences, oldest first: replaced, rejected or deleted;
+    /// the latest `last` of them. Errors: BAD_USER_INPUT (a key that is not 1 to 64 letters,
+    /// digits, '_', '.' or '-'; `last` outside 1 to 100).
+    #[graphql(complexity = "list_cost(Some(last), 20, child_complexity)")]
     async fn preference_history(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this preference's values (any case); every key's when absent.")] key: Option<String>,
+        #[graphql(desc = "At most this many values, the latest ones (1 to 100).", default = 20)] last: i32,
     ) -> GqlResult<Vec<PreferenceVersion>> {
+        let last = history_size(last)?;
         let user_id = ctx.user_id()?;
-        let rows = preferences::history(&ctx.state().db, user_id, key.as_deref()).await?;
+        let rows = preferences::history(&ctx.state().db, user_id, key.as_deref(), last).await?;
         Ok(rows.into_iter().map(PreferenceVersion::from).collect())
     }
 

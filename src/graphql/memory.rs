@@ -8,8 +8,11 @@ use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
 use entity::{memory, memory_history};
 use futures::Stream;
 
-use super::connection::{Connection, PageArgs, connection, connection_types, parse_id};
+use super::connection::{
+    Connection, PageArgs, connection, connection_types, history_size, list_cost, page_cost, parse_id,
+};
 use super::{ContextExt as _, GqlResult};
+use crate::error::AppError;
 use crate::error::code;
 use crate::services::memory::{memories, retrieval};
 use crate::store::memory_events;
@@ -66,10 +69,17 @@ impl From<memory::Model> for Memory {
 #[ComplexObject]
 impl Memory {
     /// Former versions of this memory, oldest first: one for each update, and the last one
-    /// when it was retired. Empty for a memory that never changed.
-    async fn history(&self, ctx: &Context<'_>) -> GqlResult<Vec<MemoryVersion>> {
+    /// when it was retired; the latest `last` of them. Empty for a memory that never changed.
+    /// Errors: BAD_USER_INPUT (`last` outside 1 to 100).
+    #[graphql(complexity = "list_cost(Some(last), 20, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many versions, the latest ones (1 to 100).", default = 20)] last: i32,
+    ) -> GqlResult<Vec<MemoryVersion>> {
+        let last = history_size(last)?;
         let user_id = ctx.user_id()?;
-        let rows = memories::history(&ctx.state().db, user_id, self.uuid).await?;
+        let rows = memories::history(&ctx.state().db, user_id, self.uuid, last).await?;
         Ok(rows.into_iter().map(MemoryVersion::from).collect())
     }
 }
@@ -219,6 +229,7 @@ impl MemoryQuery {
     /// The caller's memories that still hold (retired ones are left out), newest first.
     /// Errors: BAD_USER_INPUT (`first` with `last`, a page size outside 0 to 100, a cursor this
     /// API did not give).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn memories(
         &self,
         ctx: &Context<'_>,
@@ -247,8 +258,9 @@ impl MemoryQuery {
     /// The caller's memories most relevant to `query`, best first, by meaning and by keywords,
     /// nudged by importance and recency. Memories unrelated to the query (neither close in
     /// meaning nor sharing a word) are left out, so the list may be shorter than `limit`, or
-    /// empty; retired memories are never returned. Errors: BAD_USER_INPUT (blank `query`,
-    /// `limit` outside 1 to 50).
+    /// empty; retired memories are never returned. Errors: BAD_USER_INPUT (blank `query`, one
+    /// longer than 1000 characters (SEARCH_MAX_QUERY_CHARS), `limit` outside 1 to 50).
+    #[graphql(complexity = "list_cost(Some(limit), 10, child_complexity)")]
     async fn search_memories(
         &self,
         ctx: &Context<'_>,
@@ -259,6 +271,14 @@ impl MemoryQuery {
     ) -> GqlResult<Vec<MemorySearchResult>> {
         let user_id = ctx.user_id()?;
         let state = ctx.state();
+        let most = state.config.limits.quotas.search_query_chars;
+        let length = query.chars().count();
+        if length > most {
+            return Err(AppError::bad_input(format!(
+                "query is too long ({length} characters; at most {most}, SEARCH_MAX_QUERY_CHARS)"
+            ))
+            .into());
+        }
         let limit = usize::try_from(limit).unwrap_or(0);
         let found = retrieval::search(state, user_id, &query, limit).await?;
         Ok(found.into_iter().map(MemorySearchResult::from).collect())
@@ -287,7 +307,8 @@ impl MemoryMutation {
     /// Stores something the assistant should remember, and returns it. If a memory that still
     /// holds already says the same (ignoring case), that memory is returned unchanged instead of
     /// a second one. `memoryEvents` reports a new memory as ADDED. Errors: BAD_USER_INPUT (blank or longer
-    /// than 2000 characters, importance outside 0 to 1).
+    /// than 2000 characters, importance outside 0 to 1, the caller already keeps the most memories one
+    /// user may: 100000 that still hold unless the operator set MAX_MEMORIES_PER_USER).
     async fn remember(
         &self,
         ctx: &Context<'_>,

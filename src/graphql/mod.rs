@@ -13,6 +13,7 @@ mod metrics;
 pub mod persisted_queries;
 mod prepare;
 mod server;
+mod usage;
 mod variables;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
@@ -29,7 +30,12 @@ use crate::state::AppState;
 /// the admin token, FORBIDDEN. Any field may fail with INTERNAL (the detail goes to the server's
 /// log, never to the client). Another user's object reads exactly like one that does not exist:
 /// NOT_FOUND. Malformed queries, and queries nested deeper than 16 levels or more complex than
-/// 5000, are refused with BAD_USER_INPUT.
+/// 5000, are refused with BAD_USER_INPUT before anything runs. A field costs 1 plus what it
+/// selects, and a list costs what it selects once per item it may return (`first`, `last` or
+/// `limit`; 20 when none is given): `memories(first: 100) { edges { node { id } } }` costs
+/// about 300. `exportMyData` and `sendMessage` may appear once per request. A response larger
+/// than the operator's GRAPHQL_MAX_RESPONSE_BYTES (16 MiB by default) is replaced by an error
+/// (BAD_USER_INPUT) asking for less.
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     account::AccountQuery,
@@ -37,6 +43,7 @@ pub struct QueryRoot(
     memory::MemoryQuery,
     learning::LearningQuery,
     server::ServerQuery,
+    usage::UsageQuery,
 );
 
 /// What a client can change. Every field needs a user's API key (`Authorization: Bearer

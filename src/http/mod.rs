@@ -132,8 +132,15 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     let sql = state.app.db.ping().await.map_err(|e| format!("{e}"));
     let short_term = state.app.short_term.ping().await.map_err(|e| format!("{e:#}"));
     let status = |r: &Result<(), String>| if r.is_ok() { "ok" } else { "unavailable" };
+    // Without the short-term store the replica still serves (windows from SQL, limits counted
+    // in-process): degraded, and kept in rotation. Without SQL, the source of truth, it cannot.
+    let overall = match (&sql, &short_term) {
+        (Ok(()), Ok(())) => "ok",
+        (Ok(()), Err(_)) => "degraded",
+        (Err(_), _) => "unavailable",
+    };
     let body = json!({
-        "status": if sql.is_ok() && short_term.is_ok() { "ok" } else { "unavailable" },
+        "status": overall,
         "sql": status(&sql),
         "shortTermStore": { "kind": state.app.short_term.name(), "status": status(&short_term) },
     });
@@ -143,7 +150,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     if let Err(error) = &short_term {
         tracing::warn!(error, "readiness: the short-term store is unreachable");
     }
-    let code = if sql.is_ok() && short_term.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if sql.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
 }
 

@@ -2,6 +2,7 @@
 //! decoded with `eventsource-stream`, retries only before the first event is handed out.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventsource_stream::Eventsource as _;
@@ -15,6 +16,7 @@ use super::error::{ApiErrorKind, LlmError};
 use super::events::{ErrorBody, StreamEvent, ToolCall};
 use super::retry::{RetryPolicy, retry_after, should_retry_status};
 use super::types::{CompletedMessage, MessagesRequest, Usage};
+use super::usage::{Metered, UsageMeter, count_stream};
 use crate::config::{AnthropicConfig, Secret};
 
 const API_VERSION: &str = "2023-06-01";
@@ -29,6 +31,8 @@ pub struct AnthropicClient {
     base_url: String,
     api_key: Option<Secret>,
     retry: RetryPolicy,
+    /// Counts every call made for a user and keeps them within their budget.
+    meter: Option<Arc<dyn UsageMeter>>,
 }
 
 impl AnthropicClient {
@@ -41,28 +45,59 @@ impl AnthropicClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("assistant/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, base_url: config.base_url.clone(), api_key: config.api_key.clone(), retry })
+        Ok(Self { http, base_url: config.base_url.clone(), api_key: config.api_key.clone(), retry, meter: None })
+    }
+
+    /// Counts every call whose request names a user (`MessagesRequest::user`) with `meter`, and
+    /// refuses those over the user's budget before they are made.
+    pub fn with_meter(mut self, meter: Arc<dyn UsageMeter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// Whether `user` has room in their Claude budget for a call for `purpose` now (a chat turn
+    /// asks before it stores anything).
+    pub async fn check_budget(&self, user: uuid::Uuid, purpose: &'static str) -> Result<(), LlmError> {
+        match &self.meter {
+            Some(meter) => meter.admit(user, purpose).await.map_err(LlmError::OverBudget),
+            None => Ok(()),
+        }
+    }
+
+    /// The meter of `request`'s user, once it said the call may be made.
+    async fn admit(&self, request: &MessagesRequest) -> Result<Option<Metered>, LlmError> {
+        let (Some(meter), Some(user)) = (&self.meter, request.user) else { return Ok(None) };
+        if let Err(exceeded) = meter.admit(user, request.purpose).await {
+            metrics::counter!("claude_budget_refusals_total", "purpose" => request.purpose).increment(1);
+            return Err(LlmError::OverBudget(exceeded));
+        }
+        Ok(Some(Metered { meter: meter.clone(), user, purpose: request.purpose }))
     }
 
     /// Starts a streamed answer. Failures before the first event (HTTP errors, connection
     /// errors, an `error` event first) are retried per the policy; nothing is retried after.
+    /// Counted once the stream is over or dropped.
     pub async fn stream(&self, request: &MessagesRequest) -> Result<MessageStream, LlmError> {
+        let metered = self.admit(request).await?;
         let body = with_stream_flag(request, true)?;
-        self.with_retries(request.purpose, true, || async {
-            let response = self.post("/v1/messages", &body).await?;
-            let mut events = decode_events(response);
-            match events.next().await {
-                Some(Ok(StreamEvent::Error { error })) => Err(api_error_from_event(error)),
-                Some(Ok(first)) => Ok(futures::stream::once(async { Ok(first) }).chain(events).boxed()),
-                Some(Err(error)) => Err(error),
-                None => Err(LlmError::Incomplete),
-            }
-        })
-        .await
+        let stream = self
+            .with_retries(request.purpose, true, || async {
+                let response = self.post("/v1/messages", &body).await?;
+                let mut events = decode_events(response);
+                match events.next().await {
+                    Some(Ok(StreamEvent::Error { error })) => Err(api_error_from_event(error)),
+                    Some(Ok(first)) => Ok(futures::stream::once(async { Ok(first) }).chain(events).boxed()),
+                    Some(Err(error)) => Err(error),
+                    None => Err(LlmError::Incomplete),
+                }
+            })
+            .await?;
+        Ok(count_stream(stream, request.purpose, metered))
     }
 
     /// A whole answer in one response (for background work such as memory extraction).
     pub async fn complete(&self, request: &MessagesRequest) -> Result<CompletedMessage, LlmError> {
+        let metered = self.admit(request).await?;
         let body = with_stream_flag(request, false)?;
         let reply = self
             .with_retries(request.purpose, false, || async {
@@ -72,6 +107,9 @@ impl AnthropicClient {
             })
             .await?;
         super::record_usage(request.purpose, &reply.usage);
+        if let Some(Metered { meter, user, purpose }) = metered {
+            meter.record(user, purpose, reply.usage).await;
+        }
         Ok(reply)
     }
 

@@ -84,6 +84,9 @@ pub enum LlmError {
     Incomplete,
     #[error("unexpected reply from the Claude API: {0}")]
     Decode(String),
+    /// The user's Claude budget is spent: the call was not made.
+    #[error("over the Claude budget {}", .0.limit)]
+    OverBudget(super::BudgetExceeded),
 }
 
 impl ApiErrorKind {
@@ -115,6 +118,7 @@ impl LlmError {
             Self::Stream(_) => "stream",
             Self::Incomplete => "incomplete",
             Self::Decode(_) => "decode",
+            Self::OverBudget(_) => "over_budget",
         }
     }
 
@@ -124,7 +128,7 @@ impl LlmError {
         match self {
             Self::NotConfigured | Self::Decode(_) => false,
             Self::Api { kind, should_retry, .. } => kind.is_transient() || *should_retry == Some(true),
-            Self::Connection(_) | Self::Stream(_) | Self::Incomplete => true,
+            Self::Connection(_) | Self::Stream(_) | Self::Incomplete | Self::OverBudget(_) => true,
         }
     }
 
@@ -133,6 +137,7 @@ impl LlmError {
     pub fn should_retry_now(&self) -> bool {
         match self {
             Self::Api { kind, should_retry, .. } => should_retry.unwrap_or(kind.is_transient()),
+            Self::OverBudget(_) => false,
             other => other.is_retryable(),
         }
     }
@@ -156,6 +161,12 @@ impl LlmError {
             Self::Connection(_) => "could not reach Claude; try again".into(),
             Self::Stream(_) | Self::Incomplete => "the answer from Claude was cut off; try again".into(),
             Self::Decode(_) => "Claude sent a reply this server does not understand".into(),
+            Self::OverBudget(exceeded) => format!(
+                "you have used your Claude budget ({} {} on this server); try again in {} seconds",
+                exceeded.allowed,
+                exceeded.unit,
+                exceeded.retry_after.as_secs().max(1)
+            ),
         }
     }
 }

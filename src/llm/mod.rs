@@ -6,6 +6,7 @@ mod error;
 mod events;
 mod retry;
 mod types;
+mod usage;
 
 pub use client::{AnthropicClient, MessageStream};
 pub use error::{ApiErrorKind, LlmError};
@@ -14,6 +15,7 @@ pub use retry::RetryPolicy;
 pub use types::{
     CacheControl, ChatMessage, CompletedMessage, MessagesRequest, Role, SystemBlock, Tool, ToolChoice, Usage,
 };
+pub use usage::{BudgetExceeded, UsageMeter};
 
 /// Counts the tokens a call used, by purpose and kind (input, output, cache read, cache write).
 pub fn record_usage(purpose: &'static str, usage: &Usage) {

@@ -87,6 +87,10 @@ pub struct MessagesRequest {
     /// What the call is for (`chat`, `extraction`, `summary`): a metrics label, never sent.
     #[serde(skip)]
     pub purpose: &'static str,
+    /// Whose call this is: the client checks their Claude budget before the call and counts it
+    /// in their usage after. Never sent.
+    #[serde(skip)]
+    pub user: Option<uuid::Uuid>,
 }
 
 impl MessagesRequest {
@@ -101,6 +105,7 @@ impl MessagesRequest {
             temperature: None,
             metadata: None,
             purpose: "chat",
+            user: None,
         }
     }
 }

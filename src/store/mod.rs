@@ -10,4 +10,4 @@ pub mod search_index;
 pub mod short_term;
 pub mod user_locks;
 
-pub use short_term::{InProcessStore, PersistedQueryPolicy, RedisStore, ShortTermStore, Turn, WindowPolicy};
+pub use short_term::{Counter, InProcessStore, PersistedQueryPolicy, RedisStore, ShortTermStore, Turn, WindowPolicy};

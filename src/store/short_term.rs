@@ -63,12 +63,27 @@ pub trait ShortTermStore: Send + Sync {
     /// Gives back a slot taken with [`acquire_slot`](Self::acquire_slot).
     async fn release_slot(&self, key: &str) -> anyhow::Result<()>;
 
+    /// Adds to counters (a user's Claude calls and tokens this minute, this day, across
+    /// replicas); a counter that does not exist yet starts at 0 and disappears after its `ttl`.
+    async fn add_to_counters(&self, counters: &[Counter]) -> anyhow::Result<()>;
+
+    /// The current values of counters, 0 for those that do not exist (or expired).
+    async fn counters(&self, keys: &[String]) -> anyhow::Result<Vec<u64>>;
+
     /// The text of the automatic persisted query registered under `hash` (its SHA-256 in hex),
     /// if it is still kept; reading it keeps it longer.
     async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>>;
 
     /// Keeps `query` under `hash`, so any replica can answer a request that sends only the hash.
     async fn persist_query(&self, hash: &str, query: &str) -> anyhow::Result<()>;
+}
+
+/// An amount to add to the counter `key`, which lives for `ttl` from its first addition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    pub key: String,
+    pub amount: u64,
+    pub ttl: Duration,
 }
 
 /// How long Redis keeps a persisted query after its last use, and how many this process keeps
@@ -86,12 +101,18 @@ impl Default for PersistedQueryPolicy {
 }
 
 /// Windows in Redis lists, one key per conversation, capped with LTRIM and expired with a TTL.
+///
+/// While Redis cannot be reached, stream slots and counters are kept in this process instead
+/// (limits then hold per replica rather than across them), so chat keeps working; every call
+/// tries Redis first, so the store is back to Redis as soon as Redis is.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
     key_prefix: String,
     policy: WindowPolicy,
     query_ttl: Duration,
+    /// Slots and counters while Redis is unreachable.
+    local: std::sync::Arc<InProcessStore>,
 }
 
 impl RedisStore {
@@ -99,20 +120,30 @@ impl RedisStore {
         let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            // A command while Redis is down fails after one reconnection attempt (and the caller
+            // degrades) instead of waiting through a series of backoffs; the next command tries
+            // again, so recovery needs nothing but Redis being back.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
         let connection =
             tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager_with_config(config))
                 .await
                 .context("timed out connecting to Redis")?
                 .context("could not connect to Redis")?;
         let query_ttl = PersistedQueryPolicy::default().ttl;
-        Ok(Self { connection, key_prefix: key_prefix.to_owned(), policy, query_ttl })
+        let local = std::sync::Arc::new(InProcessStore::new(policy));
+        Ok(Self { connection, key_prefix: key_prefix.to_owned(), policy, query_ttl, local })
     }
 
     /// Sets how long a persisted query lives after its last use.
     pub fn with_persisted_queries(mut self, policy: PersistedQueryPolicy) -> Self {
         self.query_ttl = policy.ttl;
         self
+    }
+
+    fn counter_key(&self, key: &str) -> String {
+        format!("{}counter:{key}", self.key_prefix)
     }
 
     fn query_key(&self, hash: &str) -> String {
@@ -206,37 +237,81 @@ impl ShortTermStore for RedisStore {
     }
 
     async fn acquire_slot(&self, key: &str, max: u32, ttl: Duration) -> anyhow::Result<bool> {
-        // Atomic check-and-take, so two replicas cannot both take the last slot.
+        // Atomic check-and-take, so two replicas cannot both take the last slot. Each slot is a
+        // member of a sorted set scored by its own expiry (Redis's clock): one left behind by a
+        // replica that died goes when its time is up, however many slots are taken after it.
         let script = redis::Script::new(
-            r"local n = redis.call('INCR', KEYS[1])
-              if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
-              redis.call('EXPIRE', KEYS[1], ARGV[2])
+            r"local time = redis.call('TIME')
+              local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+              redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+              if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+              local expires = now + tonumber(ARGV[2])
+              redis.call('ZADD', KEYS[1], expires, ARGV[3])
+              redis.call('PEXPIREAT', KEYS[1], expires)
               return 1",
         );
         let mut connection = self.connection.clone();
-        let taken: i32 = script
+        let taken: Result<i32, _> = script
             .key(format!("{}slots:{key}", self.key_prefix))
             .arg(max)
-            .arg(ttl.as_secs().max(1))
+            .arg(ttl.as_millis().max(1) as u64)
+            .arg(Uuid::new_v4().to_string())
             .invoke_async(&mut connection)
-            .await
-            .with_context(|| format!("redis: taking a slot of {key}"))?;
-        Ok(taken == 1)
+            .await;
+        match taken {
+            Ok(taken) => Ok(taken == 1),
+            Err(error) => {
+                tracing::warn!(%error, "redis: could not take a stream slot; counting in this process until Redis is back");
+                self.local.acquire_slot(key, max, ttl).await
+            }
+        }
     }
 
     async fn release_slot(&self, key: &str) -> anyhow::Result<()> {
-        let script = redis::Script::new(
-            r"local n = redis.call('DECR', KEYS[1])
-              if n <= 0 then redis.call('DEL', KEYS[1]) end
-              return n",
-        );
+        if self.local.holds_slot(key) {
+            return self.local.release_slot(key).await;
+        }
+        // Any one slot of the key: slots are alike, and the one given back is the one that
+        // would have lived longest, so what remains expires soonest.
         let mut connection = self.connection.clone();
-        script
-            .key(format!("{}slots:{key}", self.key_prefix))
-            .invoke_async::<i64>(&mut connection)
+        redis::cmd("ZPOPMAX")
+            .arg(format!("{}slots:{key}", self.key_prefix))
+            .query_async::<()>(&mut connection)
             .await
-            .with_context(|| format!("redis: releasing a slot of {key}"))?;
+            .with_context(|| format!("redis: releasing a slot of {key}"))
+    }
+
+    async fn add_to_counters(&self, counters: &[Counter]) -> anyhow::Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for counter in counters {
+            let key = self.counter_key(&counter.key);
+            // The expiry is set once, when the counter is made: a window ends when it ends,
+            // however often it is added to.
+            pipe.cmd("SET").arg(&key).arg(0).arg("EX").arg(counter.ttl.as_secs().max(1)).arg("NX").ignore();
+            pipe.cmd("INCRBY").arg(&key).arg(counter.amount).ignore();
+        }
+        let mut connection = self.connection.clone();
+        if let Err(error) = pipe.query_async::<()>(&mut connection).await {
+            tracing::warn!(%error, "redis: could not add to counters; counting in this process until Redis is back");
+            return self.local.add_to_counters(counters).await;
+        }
         Ok(())
+    }
+
+    async fn counters(&self, keys: &[String]) -> anyhow::Result<Vec<u64>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefixed: Vec<String> = keys.iter().map(|key| self.counter_key(key)).collect();
+        let mut connection = self.connection.clone();
+        match redis::cmd("MGET").arg(&prefixed).query_async::<Vec<Option<u64>>>(&mut connection).await {
+            Ok(values) => Ok(values.into_iter().map(Option::unwrap_or_default).collect()),
+            Err(error) => {
+                tracing::warn!(%error, "redis: could not read counters; using this process's count until Redis is back");
+                self.local.counters(keys).await
+            }
+        }
     }
 
     async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>> {
@@ -273,6 +348,7 @@ struct CachedWindow {
 pub struct InProcessStore {
     windows: Mutex<HashMap<Uuid, CachedWindow>>,
     slots: Mutex<HashMap<String, u32>>,
+    counters: Mutex<HashMap<String, (u64, Instant)>>,
     /// Bounded: anyone may register a query, so the least recently used go first.
     queries: Mutex<lru::LruCache<String, String>>,
     policy: WindowPolicy,
@@ -286,6 +362,7 @@ impl InProcessStore {
         Self {
             windows: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
             queries: Mutex::new(lru::LruCache::new(query_capacity(PersistedQueryPolicy::default()))),
             policy,
         }
@@ -308,6 +385,11 @@ impl InProcessStore {
 
     fn lock_slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
         self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a slot of `key` is taken here.
+    fn holds_slot(&self, key: &str) -> bool {
+        self.lock_slots().get(key).is_some_and(|taken| *taken > 0)
     }
 }
 
@@ -391,6 +473,31 @@ impl ShortTermStore for InProcessStore {
             }
         }
         Ok(())
+    }
+
+    async fn add_to_counters(&self, counters: &[Counter]) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut values = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if values.len() > SWEEP_ABOVE {
+            values.retain(|_, (_, expires_at)| *expires_at > now);
+        }
+        for counter in counters {
+            let entry = values.entry(counter.key.clone()).or_insert((0, now + counter.ttl));
+            if entry.1 <= now {
+                *entry = (0, now + counter.ttl);
+            }
+            entry.0 = entry.0.saturating_add(counter.amount);
+        }
+        Ok(())
+    }
+
+    async fn counters(&self, keys: &[String]) -> anyhow::Result<Vec<u64>> {
+        let now = Instant::now();
+        let values = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(keys
+            .iter()
+            .map(|key| values.get(key).filter(|(_, expires_at)| *expires_at > now).map_or(0, |(value, _)| *value))
+            .collect())
     }
 
     async fn persisted_query(&self, hash: &str) -> anyhow::Result<Option<String>> {

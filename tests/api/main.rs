@@ -16,6 +16,7 @@ mod browser;
 mod chat;
 mod container_start;
 mod conversations;
+mod cost_limits;
 mod embedding;
 mod graceful_shutdown;
 mod graphql_http;

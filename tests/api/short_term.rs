@@ -97,3 +97,60 @@ async fn redis_slots() {
     let prefix = format!("test:{}:", Uuid::new_v4().simple());
     slots_contract(&RedisStore::connect(&url, &prefix, POLICY).await.unwrap()).await;
 }
+
+/// A slot left behind by a replica that died expires on its own time, even while the user's
+/// other slots are taken and given back all the time (each slot has its own expiry; one TTL for
+/// the whole key, renewed by every take, kept the leaked slot alive for good).
+#[tokio::test]
+async fn redis_a_leaked_slot_expires_while_others_are_in_use() {
+    let Some(url) = crate::helpers::redis_url() else { return };
+    let prefix = format!("test:{}:", Uuid::new_v4().simple());
+    let store = RedisStore::connect(&url, &prefix, POLICY).await.unwrap();
+    let (key, ttl) = ("streams:leaky", Duration::from_secs(1));
+    assert!(store.acquire_slot(key, 2, ttl).await.unwrap(), "the slot that is never given back");
+    crate::helpers::eventually(
+        "the leaked slot to expire",
+        || async {
+            let first = store.acquire_slot(key, 2, ttl).await.unwrap();
+            let second = store.acquire_slot(key, 2, ttl).await.unwrap();
+            for taken in [first, second] {
+                if taken {
+                    store.release_slot(key).await.unwrap();
+                }
+            }
+            first && second
+        },
+        |both| *both,
+    )
+    .await;
+}
+
+/// Budget counters: added to, read back, per key, gone after their time.
+async fn counters_contract(store: &dyn ShortTermStore) {
+    use assistant::store::Counter;
+    let key = format!("c:{}", Uuid::new_v4());
+    let counter = |amount| Counter { key: key.clone(), amount, ttl: Duration::from_secs(1) };
+    assert_eq!(store.counters(std::slice::from_ref(&key)).await.unwrap(), [0]);
+    store.add_to_counters(&[counter(3)]).await.unwrap();
+    store.add_to_counters(&[counter(4)]).await.unwrap();
+    assert_eq!(store.counters(&[key.clone(), format!("{key}-other")]).await.unwrap(), [7, 0]);
+    let expired = crate::helpers::eventually(
+        "a counter to expire",
+        || store.counters(std::slice::from_ref(&key)),
+        |values| values.as_ref().is_ok_and(|values| values == &[0]),
+    )
+    .await;
+    assert!(expired.is_ok());
+}
+
+#[tokio::test]
+async fn in_process_counters() {
+    counters_contract(&InProcessStore::new(POLICY)).await;
+}
+
+#[tokio::test]
+async fn redis_counters() {
+    let Some(url) = crate::helpers::redis_url() else { return };
+    let prefix = format!("test:{}:", Uuid::new_v4().simple());
+    counters_contract(&RedisStore::connect(&url, &prefix, POLICY).await.unwrap()).await;
+}

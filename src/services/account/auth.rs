@@ -8,7 +8,8 @@ use base64::Engine as _;
 use entity::{api_key, prelude::*, user};
 use rand::RngCore as _;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait as _, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -138,8 +139,19 @@ pub async fn find_user(db: &DatabaseConnection, user_id: Uuid) -> AppResult<user
     User::find_by_id(user_id).one(db).await?.ok_or(AppError::NotFound("user"))
 }
 
-pub async fn create_key(db: &DatabaseConnection, user_id: Uuid, name: Option<&str>) -> AppResult<NewKey> {
+/// Makes another key for the user, unless they already have `quota` keys that work.
+pub async fn create_key(db: &DatabaseConnection, user_id: Uuid, name: Option<&str>, quota: u64) -> AppResult<NewKey> {
     let name = validate::optional_text("name", name, 100)?.unwrap_or_else(|| "unnamed".into());
+    let live = ApiKey::find()
+        .filter(api_key::Column::UserId.eq(user_id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .count(db)
+        .await?;
+    if live >= quota {
+        return Err(AppError::bad_input(format!(
+            "you have {quota} API keys, the most one user may hold (MAX_API_KEYS_PER_USER); revoke one first"
+        )));
+    }
     let (secret, key) = key_model(user_id, name);
     let record = key.insert(db).await?;
     Ok(NewKey { secret, record })

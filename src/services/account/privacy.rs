@@ -3,8 +3,8 @@
 
 use entity::prelude::*;
 use entity::{
-    api_key, conversation, learned_pattern, memory, memory_history, message, message_feedback, preference,
-    preference_history, style_dimension, user,
+    api_key, claude_usage, conversation, learned_pattern, memory, memory_history, message, message_feedback,
+    preference, preference_history, style_dimension, user,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
@@ -51,6 +51,12 @@ pub async fn export(state: &AppState, user_id: Uuid) -> AppResult<Value> {
     let style = StyleDimension::find().filter(style_dimension::Column::UserId.eq(user_id)).all(db).await?;
     let patterns = LearnedPattern::find().filter(learned_pattern::Column::UserId.eq(user_id)).all(db).await?;
     let feedback = MessageFeedback::find().filter(message_feedback::Column::UserId.eq(user_id)).all(db).await?;
+    let usage = ClaudeUsage::find()
+        .filter(claude_usage::Column::UserId.eq(user_id))
+        .order_by_asc(claude_usage::Column::Day)
+        .order_by_asc(claude_usage::Column::Purpose)
+        .all(db)
+        .await?;
 
     Ok(json!({
         "exportedAt": chrono::Utc::now(),
@@ -95,6 +101,11 @@ pub async fn export(state: &AppState, user_id: Uuid) -> AppResult<Value> {
         "ratings": feedback.iter().map(|f| json!({
             "messageId": f.message_id, "rating": f.rating, "reason": f.reason, "createdAt": f.created_at,
         })).collect::<Vec<_>>(),
+        "claudeUsage": usage.iter().map(|u| json!({
+            "day": u.day, "purpose": u.purpose, "calls": u.calls, "inputTokens": u.input_tokens,
+            "outputTokens": u.output_tokens, "cacheReadTokens": u.cache_read_tokens,
+            "cacheWriteTokens": u.cache_write_tokens,
+        })).collect::<Vec<_>>(),
     }))
 }
 
@@ -120,6 +131,7 @@ pub async fn delete(state: &AppState, user_id: Uuid) -> AppResult<()> {
     StyleDimension::delete_many().filter(style_dimension::Column::UserId.eq(user_id)).exec(&txn).await?;
     LearnedPattern::delete_many().filter(learned_pattern::Column::UserId.eq(user_id)).exec(&txn).await?;
     ApiKey::delete_many().filter(api_key::Column::UserId.eq(user_id)).exec(&txn).await?;
+    ClaudeUsage::delete_many().filter(claude_usage::Column::UserId.eq(user_id)).exec(&txn).await?;
     // Other replicas' shards see the revision move and find nothing left.
     bump_revision(&txn, user_id).await?;
     User::delete_many().filter(user::Column::Id.eq(user_id)).exec(&txn).await?;
@@ -127,10 +139,14 @@ pub async fn delete(state: &AppState, user_id: Uuid) -> AppResult<()> {
     // The user's open connections close now, on every replica, whatever fails below.
     state.access_events.publish(AccessEvent::UserDeleted { user_id }).await;
 
-    for conversation in conversations {
-        state.short_term.forget(conversation).await.map_err(|e| e.context("could not clear a short-term window"))?;
-    }
+    // SQL is the truth and it is gone; the index files hold memory text, so they go next,
+    // whatever the short-term store (a cache that expires on its own) says.
     state.memory_index.forget_user(user_id).await?;
+    for conversation in conversations {
+        if let Err(error) = state.short_term.forget(conversation).await {
+            tracing::warn!(user = %user_id, %conversation, error = format!("{error:#}"), "could not clear a deleted user's short-term window; it expires by itself");
+        }
+    }
     tracing::info!(user = %user_id, "deleted a user and all their data at their request");
     Ok(())
 }

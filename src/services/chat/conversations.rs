@@ -1,7 +1,7 @@
 //! Conversations and their messages.
 
 use entity::{conversation, message, prelude::*};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait as _, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::db::page::{Order, Page, PageRequest, fetch_page};
@@ -12,8 +12,19 @@ use crate::store::ShortTermStore;
 
 pub const MAX_TITLE_CHARS: usize = 200;
 
-pub async fn create(db: &DatabaseConnection, user_id: Uuid, title: Option<&str>) -> AppResult<conversation::Model> {
+/// Starts a conversation, unless the user already has `quota` of them.
+pub async fn create(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    title: Option<&str>,
+    quota: u64,
+) -> AppResult<conversation::Model> {
     let title = validate::optional_text("title", title, MAX_TITLE_CHARS)?;
+    if Conversation::find().filter(conversation::Column::UserId.eq(user_id)).count(db).await? >= quota {
+        return Err(AppError::bad_input(format!(
+            "you have {quota} conversations, the most one user may keep (MAX_CONVERSATIONS_PER_USER); delete some first"
+        )));
+    }
     let now = now();
     Ok(conversation::ActiveModel {
         id: Set(new_id()),

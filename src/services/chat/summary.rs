@@ -56,6 +56,7 @@ pub async fn update_summary(state: &AppState, conversation_id: Uuid) -> anyhow::
         vec![ChatMessage { role: Role::User, content: prompt }],
     );
     request.purpose = "summary";
+    request.user = Some(conversation.user_id);
     request.system = vec![SystemBlock::text(
         "You keep the running summary of a conversation between a user and their assistant. \
          Rewrite the current summary so it also covers the new turns: keep facts about the user, \

@@ -108,6 +108,7 @@ pub async fn start_turn(
     let limits = &state.config.chat;
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
     let text = text.as_str();
+    state.llm.check_budget(user_id, "chat").await?;
 
     let slot = StreamSlot::acquire(state.short_term.clone(), user_id, limits.max_concurrent_streams).await?;
     let (user_message, assistant_message) = record_start(state, &conversation, text).await?;
@@ -270,6 +271,7 @@ impl ActiveTurn {
                     let request = MessagesRequest {
                         system: context.system,
                         metadata: Some(serde_json::json!({ "user_id": self.user.id })),
+                        user: Some(self.user.id),
                         ..MessagesRequest::new(
                             self.state.config.anthropic.model.clone(),
                             self.state.config.anthropic.max_tokens,
@@ -356,9 +358,6 @@ impl ActiveTurn {
             }
         };
         window::push_turn(self.state.short_term.as_ref(), &stored).await;
-        if !answer.id.is_empty() {
-            crate::llm::record_usage("chat", &answer.usage);
-        }
         let outcome = match &ending {
             Ending::Complete => "complete",
             Ending::Failed(_) => "failed",

@@ -98,7 +98,9 @@ pub type Related = oneshot::Receiver<Vec<ScoredMemory>>;
 /// Learns from a user's message: the rules first, then Claude when it is configured.
 pub async fn learn_from_message(state: &AppState, message: &message::Model, related: Related) {
     let (user_id, message_id, message) = (message.user_id, message.id, message.content.as_str());
-    for candidate in candidates(message) {
+    // A message of many "I prefer ..." sentences must not become as many memories.
+    let most = state.config.limits.quotas.extracted_memories_per_message;
+    for candidate in candidates(message).into_iter().take(most) {
         if let Err(error) = store_rule_candidate(state, user_id, message_id, &candidate).await {
             tracing::warn!(error = format!("{error:#}"), "could not store a memory a rule found");
         }
@@ -268,6 +270,7 @@ async fn extract_with_claude(
         vec![ChatMessage { role: Role::User, content: prompt }],
     );
     request.purpose = "extraction";
+    request.user = Some(user_id);
     request.system = vec![SystemBlock::text(EXTRACTION_PROMPT)];
     request.tools = vec![extraction_tool()];
     request.tool_choice = Some(ToolChoice::Tool { name: TOOL_NAME.into() });

@@ -14,7 +14,8 @@ use entity::enums::{PreferenceChange, PreferenceSource};
 use entity::{preference, preference_history, prelude::*};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -255,10 +256,13 @@ pub async fn history(
     db: &DatabaseConnection,
     user_id: Uuid,
     key: Option<&str>,
+    last: u64,
 ) -> AppResult<Vec<preference_history::Model>> {
     let mut select = PreferenceHistory::find().filter(preference_history::Column::UserId.eq(user_id));
     if let Some(key) = key {
         select = select.filter(preference_history::Column::Key.eq(normalise_key(key)?));
     }
-    Ok(select.order_by_asc(preference_history::Column::Id).all(db).await?)
+    let mut rows = select.order_by_desc(preference_history::Column::Id).limit(last).all(db).await?;
+    rows.reverse();
+    Ok(rows)
 }

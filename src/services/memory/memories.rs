@@ -8,7 +8,8 @@ use entity::enums::{MemoryCategory, MemoryChange, MemorySource};
 use entity::{memory, memory_history, prelude::*};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait as _, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -80,6 +81,12 @@ pub async fn remember(state: &AppState, user_id: Uuid, new: NewMemory<'_>) -> Ap
     let importance = validate::unit_interval("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?;
     if let Some(existing) = find_same_content(&state.db, user_id, &content).await? {
         return Ok(existing);
+    }
+    let quota = state.config.limits.quotas.memories_per_user;
+    if Memory::find_live(user_id).count(&state.db).await? >= quota {
+        return Err(AppError::bad_input(format!(
+            "you have {quota} memories, the most one user may keep (MAX_MEMORIES_PER_USER); forget some first"
+        )));
     }
     let vector = embed(state.embedder.as_ref(), &content).await;
     let category = conditions::file_under(new.category, new.source, &content);
@@ -258,11 +265,20 @@ pub async fn forget(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<()> 
 }
 
 /// Former versions of one of the caller's memories, oldest first.
-pub async fn history(db: &DatabaseConnection, user_id: Uuid, memory_id: Uuid) -> AppResult<Vec<memory_history::Model>> {
-    Ok(MemoryHistory::find()
+/// The latest `last` former versions of a memory, oldest first.
+pub async fn history(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    memory_id: Uuid,
+    last: u64,
+) -> AppResult<Vec<memory_history::Model>> {
+    let mut rows = MemoryHistory::find()
         .filter(memory_history::Column::MemoryId.eq(memory_id))
         .filter(memory_history::Column::UserId.eq(user_id))
-        .order_by_asc(memory_history::Column::Id)
+        .order_by_desc(memory_history::Column::Id)
+        .limit(last)
         .all(db)
-        .await?)
+        .await?;
+    rows.reverse();
+    Ok(rows)
 }

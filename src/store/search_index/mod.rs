@@ -199,6 +199,64 @@ impl MemoryIndex {
         Ok(())
     }
 
+    /// Deletes the saved shards (of every embedding model) of users that no longer exist: a
+    /// deletion whose files could not be removed, or a database restored from an older backup.
+    /// Leftover temporary files of an interrupted save go too. Returns how many files went.
+    pub async fn sweep_orphans(&self, db: &DatabaseConnection) -> anyhow::Result<usize> {
+        let Some(index_dir) = self.dir.parent().map(PathBuf::from) else { return Ok(0) };
+        let mut files: Vec<(PathBuf, Option<Uuid>)> = Vec::new();
+        let mut models = match tokio::fs::read_dir(&index_dir).await {
+            Ok(models) => models,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(error).with_context(|| format!("could not list {}", index_dir.display())),
+        };
+        while let Some(model) = models.next_entry().await? {
+            if !model.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut entries = tokio::fs::read_dir(model.path()).await?;
+            while let Some(entry) = entries.next_entry().await? {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".tmp") {
+                    // Another replica on the same volume may be saving right now.
+                    let modified = entry.metadata().await?.modified()?;
+                    if modified.elapsed().unwrap_or_default() > std::time::Duration::from_secs(3600) {
+                        files.push((path, None));
+                    }
+                } else if let Some(user) = name.split('.').next().and_then(|stem| Uuid::parse_str(stem).ok()) {
+                    files.push((path, Some(user)));
+                }
+            }
+        }
+        let mentioned: Vec<Uuid> =
+            files.iter().filter_map(|(_, user)| *user).collect::<HashSet<_>>().into_iter().collect();
+        let mut existing = HashSet::new();
+        for chunk in mentioned.chunks(500) {
+            let found: Vec<Uuid> = User::find()
+                .select_only()
+                .column(user::Column::Id)
+                .filter(user::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(db)
+                .await
+                .context("could not list the users whose index files are on disk")?;
+            existing.extend(found);
+        }
+        let mut removed = 0;
+        for (path, user) in files {
+            if user.is_some_and(|user| existing.contains(&user)) {
+                continue;
+            }
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error).with_context(|| format!("could not delete {}", path.display())),
+            }
+        }
+        Ok(removed)
+    }
+
     /// The files a user's shard is saved in (tests and operators look at them).
     pub fn files_of(&self, user_id: Uuid) -> [PathBuf; 2] {
         [self.dir.join(format!("{user_id}.usearch")), self.dir.join(format!("{user_id}.json"))]
@@ -270,8 +328,18 @@ impl MemoryIndex {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        // On error the shard stays unloaded and the next search starts over.
-        let (added, removed) = self.reconcile(db, embedder, user_id, &mut shard).await?;
+        let (added, removed) = match self.reconcile(db, embedder, user_id, &mut shard).await {
+            Ok(counts) => counts,
+            // A shard that cannot be brought in step (files that load but do not hold
+            // together) would fail every search: start it afresh from SQL instead. If that
+            // fails too (SQL is down), the shard stays unloaded and the next search starts over.
+            Err(error) => {
+                tracing::warn!(user = %user_id, error = format!("{error:#}"), "an index shard could not be reconciled; rebuilding it from SQL");
+                metrics::counter!("memory_index_rebuilds_total").increment(1);
+                shard = Shard::new(self.dimensions)?;
+                self.reconcile(db, embedder, user_id, &mut shard).await?
+            }
+        };
         metrics::counter!("memory_index_reconciles_total").increment(1);
         metrics::histogram!("memory_index_reconcile_seconds").record(started.elapsed());
         shard.revision = revision;

@@ -5,6 +5,9 @@
 //! A shard holds nothing SQL cannot rebuild. It is saved as two files, `<user>.usearch` (the
 //! graph) and `<user>.json` (which memory each key is, its version and its text, and the SQL
 //! memory revision the shard reflects); a pair that does not match is discarded and rebuilt.
+//! The metadata names the graph it was saved with (the graph file's SHA-256), so a crash between
+//! the two renames of a save, which leaves a new graph next to old metadata, is told apart from
+//! a pair that belongs together.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,9 @@ use uuid::Uuid;
 
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
-/// 2: memories carry their source (older files are rebuilt from SQL).
-const SIDECAR_FORMAT: u32 = 2;
+/// 2: memories carry their source; 3: the metadata names its graph (older files are rebuilt
+/// from SQL).
+const SIDECAR_FORMAT: u32 = 3;
 /// How many of the best keyword matches are ranked.
 pub const KEYWORD_CANDIDATES: usize = 256;
 
@@ -99,6 +103,8 @@ struct Sidecar {
     dimensions: usize,
     revision: i64,
     next_key: u64,
+    /// The SHA-256 (hex) of the `.usearch` file saved with this metadata.
+    graph_sha256: String,
     docs: Vec<SidecarDoc>,
 }
 
@@ -315,13 +321,16 @@ impl Shard {
     }
 
     /// Writes the shard as `<name>.usearch` + `<name>.json` in `dir`, each through a temporary
-    /// file and a rename, so a crash leaves the old pair or the new one.
+    /// file (flushed to disk) and a rename. A crash leaves the old pair, the new one, or a new
+    /// graph with old metadata, which [`Shard::load`] recognises and rebuilds.
     pub fn save(&self, dir: &Path, name: &str, model: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
         let (graph, sidecar) = paths(dir, name);
         let graph_tmp = graph.with_extension("usearch.tmp");
         let path = graph_tmp.to_str().context("index path is not UTF-8")?;
         self.vectors.save(path).context("could not save the vector index")?;
+        let graph_sha256 = file_sha256(&graph_tmp)?;
+        sync_file(&graph_tmp)?;
         let docs = self
             .docs
             .iter()
@@ -333,13 +342,19 @@ impl Shard {
             dimensions: self.dimensions,
             revision: self.revision,
             next_key: self.next_key,
+            graph_sha256,
             docs,
         };
         let sidecar_tmp = sidecar.with_extension("json.tmp");
         std::fs::write(&sidecar_tmp, serde_json::to_vec(&meta)?)
             .with_context(|| format!("could not write {}", sidecar_tmp.display()))?;
+        sync_file(&sidecar_tmp)?;
         std::fs::rename(&graph_tmp, &graph)?;
         std::fs::rename(&sidecar_tmp, &sidecar)?;
+        // The renames themselves reach the disk only with the directory.
+        if let Ok(directory) = std::fs::File::open(dir) {
+            let _ = directory.sync_all();
+        }
         Ok(())
     }
 
@@ -360,8 +375,14 @@ impl Shard {
             tracing::info!(file = %sidecar.display(), "index made by another model or format; rebuilding from SQL");
             return Ok(None);
         }
-        if !graph.exists() {
-            return Ok(None);
+        match file_sha256(&graph) {
+            Ok(hash) if hash == meta.graph_sha256 => {}
+            Ok(_) => {
+                tracing::warn!(file = %graph.display(), "vector index saved apart from its metadata; rebuilding from SQL");
+                return Ok(None);
+            }
+            Err(_) if !graph.exists() => return Ok(None),
+            Err(error) => return Err(error),
         }
         let mut shard = Self::new(dimensions)?;
         let path = graph.to_str().context("index path is not UTF-8")?;
@@ -383,6 +404,20 @@ impl Shard {
         shard.revision = meta.revision;
         Ok(Some(shard))
     }
+}
+
+fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest as _;
+    let mut file = std::fs::File::open(path).with_context(|| format!("could not open {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("could not read {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn sync_file(path: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(path)
+        .and_then(|file| file.sync_all())
+        .with_context(|| format!("could not flush {} to disk", path.display()))
 }
 
 fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -537,5 +572,21 @@ mod tests {
         assert!(Shard::load(dir.path(), "other", "model-a", 3).unwrap().is_none());
         std::fs::remove_file(dir.path().join("u.usearch")).unwrap();
         assert!(Shard::load(dir.path(), "u", "model-a", 3).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_graph_saved_apart_from_its_metadata_is_not_loaded() {
+        // What a crash between the two renames of a save leaves: the new graph, the old metadata.
+        let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut before = Shard::new(3).unwrap();
+        before.upsert(memory("Has two cats"), Some(&unit(&[1.0, 0.0, 0.0]))).unwrap();
+        before.save(old.path(), "u", "model-a").unwrap();
+        let mut after = Shard::new(3).unwrap();
+        after.upsert(memory("Moved to Lisbon"), Some(&unit(&[0.0, 1.0, 0.0]))).unwrap();
+        after.save(new.path(), "u", "model-a").unwrap();
+        assert!(Shard::load(old.path(), "u", "model-a", 3).unwrap().is_some(), "a pair that belongs together loads");
+
+        std::fs::copy(new.path().join("u.usearch"), old.path().join("u.usearch")).unwrap();
+        assert!(Shard::load(old.path(), "u", "model-a", 3).unwrap().is_none(), "a mixed pair is rebuilt from SQL");
     }
 }
