@@ -102,7 +102,8 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// A tool call the model made, with its input parsed once the block ended.
+/// A tool call the model made, with its input parsed once the block ended (a string when it was
+/// not JSON).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolCall {
     pub id: String,
@@ -163,11 +164,12 @@ impl MessageAccumulator {
             StreamEvent::ContentBlockStop { index } => {
                 if let Some(Block::Tool { id, name, json }) = self.block(*index) {
                     // The first piece is often empty; a tool with no arguments sends nothing.
+                    // Input that is not JSON is kept as the raw string: the tool refuses it in
+                    // words the model can act on, instead of the whole answer failing.
                     let input = if json.trim().is_empty() {
                         serde_json::json!({})
                     } else {
-                        serde_json::from_str(json)
-                            .map_err(|e| super::LlmError::Decode(format!("tool input is not JSON: {e}")))?
+                        serde_json::from_str(json).unwrap_or_else(|_| serde_json::Value::String(json.clone()))
                     };
                     let call = ToolCall { id: id.clone(), name: name.clone(), input };
                     self.message.tool_calls.push(call);

@@ -246,7 +246,7 @@ fn system_blocks(
 /// Turns as Messages API messages: starting with the user, alternating roles (adjacent turns of
 /// one role, e.g. after an answer that failed before any text, are joined).
 fn to_messages(turns: &[Turn]) -> Vec<ChatMessage> {
-    let mut messages: Vec<ChatMessage> = Vec::new();
+    let mut messages: Vec<(Role, String)> = Vec::new();
     for turn in turns.iter().filter(|t| !t.content.trim().is_empty()) {
         let role = match turn.role {
             MessageRole::User => Role::User,
@@ -256,14 +256,14 @@ fn to_messages(turns: &[Turn]) -> Vec<ChatMessage> {
             continue;
         }
         match messages.last_mut() {
-            Some(last) if last.role == role => {
-                last.content.push_str("\n\n");
-                last.content.push_str(&turn.content);
+            Some((last_role, content)) if *last_role == role => {
+                content.push_str("\n\n");
+                content.push_str(&turn.content);
             }
-            _ => messages.push(ChatMessage { role, content: turn.content.clone() }),
+            _ => messages.push((role, turn.content.clone())),
         }
     }
-    messages
+    messages.into_iter().map(|(role, content)| ChatMessage::text(role, content)).collect()
 }
 
 #[cfg(test)]
@@ -287,8 +287,8 @@ mod tests {
         assert_eq!(
             messages,
             [
-                ChatMessage { role: Role::User, content: "hi\n\nanyone there?".into() },
-                ChatMessage { role: Role::Assistant, content: "yes".into() },
+                ChatMessage::text(Role::User, "hi\n\nanyone there?"),
+                ChatMessage::text(Role::Assistant, "yes"),
             ]
         );
     }

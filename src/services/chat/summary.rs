@@ -53,7 +53,7 @@ pub async fn update_summary(state: &AppState, conversation_id: Uuid) -> anyhow::
     let mut request = MessagesRequest::new(
         state.config.anthropic.model.clone(),
         1024,
-        vec![ChatMessage { role: Role::User, content: prompt }],
+        vec![ChatMessage::text(Role::User, prompt)],
     );
     request.purpose = "summary";
     request.system = vec![SystemBlock::text(
@@ -102,6 +102,7 @@ mod tests {
             cache_creation_input_tokens: None,
             error_code: None,
             context_used: None,
+            tool_calls: None,
             created_at: now,
             updated_at: now,
         }
