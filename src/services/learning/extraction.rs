@@ -167,12 +167,16 @@ fn skip_reason(state: &AppState, message: &str, findings: Option<&TurnFindings>)
     None
 }
 
-/// Claude's extraction for a user's message, when it can add something; returns once the batch
-/// the message went into has been read (or at once, when it is not asked).
-pub async fn learn_with_claude(state: &AppState, message: &message::Model, findings: Option<TurnFindings>) {
+/// Queues a user's message for Claude's extraction when it can add something. The receiver
+/// answers once the batch the message went into has been read; `None` when Claude is not asked.
+pub fn queue_for_claude(
+    state: &AppState,
+    message: &message::Model,
+    findings: Option<TurnFindings>,
+) -> Option<oneshot::Receiver<()>> {
     if let Some(reason) = skip_reason(state, &message.content, findings.as_ref()) {
         metrics::counter!("memory_extraction_skipped_total", "reason" => reason).increment(1);
-        return;
+        return None;
     }
     let (done, finished) = oneshot::channel();
     let queued = Queued {
@@ -187,7 +191,7 @@ pub async fn learn_with_claude(state: &AppState, message: &message::Model, findi
             Some(queue) if queue.len() >= MAX_QUEUED => {
                 metrics::counter!("memory_extraction_skipped_total", "reason" => "queue_full").increment(1);
                 tracing::warn!("too many messages wait for memory extraction; this one is left to the rules");
-                return;
+                return None;
             }
             Some(queue) => queue.push(queued),
             None => {
@@ -197,7 +201,7 @@ pub async fn learn_with_claude(state: &AppState, message: &message::Model, findi
             }
         }
     }
-    let _ = finished.await;
+    Some(finished)
 }
 
 /// A message waiting for extraction.
@@ -218,7 +222,8 @@ const MAX_QUEUED: usize = 32;
 static QUEUES: LazyLock<Mutex<HashMap<Uuid, Vec<Queued>>>> = LazyLock::new(Mutex::default);
 
 /// Reads a user's waiting messages in batches: waits a moment for more to arrive, takes up to
-/// `MAX_BATCH`, asks Claude once; ends when none are left.
+/// `MAX_BATCH`, asks Claude once; ends when none are left. It takes no lock: the learning of the
+/// batch's first message holds the user's learning lock while it waits for the batch.
 async fn extract_batches(state: AppState, user_id: Uuid) {
     loop {
         if !state.config.memory_extraction_debounce.is_zero() {
@@ -235,7 +240,6 @@ async fn extract_batches(state: AppState, user_id: Uuid) {
             queue.drain(..take).collect()
         };
         metrics::histogram!("memory_extraction_batch_messages").record(batch.len() as f64);
-        let _learning = state.learning_locks.lock(user_id).await;
         if let Err(error) = extract_with_claude(&state, user_id, &batch).await {
             tracing::warn!(
                 error = format!("{error:#}"),
@@ -243,7 +247,6 @@ async fn extract_batches(state: AppState, user_id: Uuid) {
                 "memory extraction by Claude failed; the rules' memories stand"
             );
         }
-        drop(_learning);
         for queued in batch {
             let _ = queued.done.send(());
         }
