@@ -271,6 +271,19 @@ mod tests {
     }
 
     #[test]
+    fn tool_input_that_is_not_json_is_kept_raw_instead_of_failing_the_answer() {
+        let mut acc = MessageAccumulator::default();
+        for json in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"remember","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"content\": \"Has a sis"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+        ] {
+            acc.apply(&event(json)).unwrap();
+        }
+        assert_eq!(acc.message().tool_calls[0].input, serde_json::json!(r#"{"content": "Has a sis"#));
+    }
+
+    #[test]
     fn an_error_event_is_a_typed_error() {
         let mut acc = MessageAccumulator::default();
         let err = acc

@@ -12,8 +12,8 @@ pub use error::{ApiErrorKind, LlmError};
 pub use events::{Accumulated, ContentBlock, Delta, MessageAccumulator, StreamEvent, ToolCall};
 pub use retry::RetryPolicy;
 pub use types::{
-    CacheControl, ChatMessage, CompletedMessage, InputBlock, MessageContent, MessagesRequest, Role, SystemBlock, Tool, ToolChoice,
-    Usage,
+    CacheControl, ChatMessage, CompletedMessage, InputBlock, MessageContent, MessagesRequest, Role, SystemBlock, Tool,
+    ToolChoice, Usage,
 };
 
 /// Counts the tokens a call used, by purpose and kind (input, output, cache read, cache write).

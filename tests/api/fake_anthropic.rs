@@ -54,7 +54,11 @@ pub enum Block {
     Text(String),
     /// A client tool call: `input` is the raw JSON text Claude writes (it may be broken on
     /// purpose), sent as `input_json_delta` pieces of 1 to 7 bytes (whole characters).
-    ToolUse { id: String, name: String, input: String },
+    ToolUse {
+        id: String,
+        name: String,
+        input: String,
+    },
 }
 
 impl Block {

@@ -44,7 +44,8 @@ async fn conversation(app: &TestApp, key: &str) -> String {
 }
 
 async fn remember(app: &TestApp, key: &str, content: &str) -> String {
-    let data = app.data(key, "mutation($c: String!) { remember(input: {content: $c}) { id } }", json!({ "c": content }));
+    let data =
+        app.data(key, "mutation($c: String!) { remember(input: {content: $c}) { id } }", json!({ "c": content }));
     data.await["remember"]["id"].as_str().unwrap().to_owned()
 }
 
@@ -137,7 +138,11 @@ async fn a_tool_round_streams_on_into_the_same_answer(app: TestApp) {
         });
         let events = chat(&app, protocol, &key, &conversation, "What did I tell you about my sister's wedding?").await;
 
-        assert_eq!(shape(&events), ["ChatStarted", "ChatDelta", "ChatToolUse", "ChatDelta", "ChatCompleted"], "{protocol:?}: {events:#?}");
+        assert_eq!(
+            shape(&events),
+            ["ChatStarted", "ChatDelta", "ChatToolUse", "ChatDelta", "ChatCompleted"],
+            "{protocol:?}: {events:#?}"
+        );
         let tool_use = events.iter().find(|e| typename(e) == "ChatToolUse").unwrap();
         assert_eq!(tool_use["name"], "search_memories");
         assert_eq!(tool_use["input"], json!({ "query": query, "limit": 3 }));
@@ -149,8 +154,11 @@ async fn a_tool_round_streams_on_into_the_same_answer(app: TestApp) {
         assert_eq!(completed["message"]["content"], shown.as_str());
         assert_eq!(completed["message"]["status"], "COMPLETE");
         assert_eq!(completed["stopReason"], "end_turn");
-        assert_eq!(completed["message"]["toolCalls"], json!([{ "name": "search_memories",
-            "input": { "query": query, "limit": 3 }, "result": tool_use["result"], "isError": false }]));
+        assert_eq!(
+            completed["message"]["toolCalls"],
+            json!([{ "name": "search_memories",
+            "input": { "query": query, "limit": 3 }, "result": tool_use["result"], "isError": false }])
+        );
 
         // The follow-up: the same context, then Claude's own tool call, then the caller's memory.
         let requests = app.anthropic.stream_requests();
@@ -196,7 +204,11 @@ async fn tools_change_memories_with_history_and_events(app: TestApp) {
     app.anthropic.push_stream(calls(
         "Noted.",
         vec![
-            Block::tool("toolu_a", "remember", json!({ "content": "Has a sister named Eva", "category": "relationship", "importance": 0.8 })),
+            Block::tool(
+                "toolu_a",
+                "remember",
+                json!({ "content": "Has a sister named Eva", "category": "relationship", "importance": 0.8 }),
+            ),
             Block::tool("toolu_b", "update_memory", json!({ "id": porto, "content": "Lives in Lisbon" })),
             Block::tool("toolu_c", "forget_memory", json!({ "id": cat })),
         ],
@@ -278,7 +290,11 @@ async fn refused_tool_calls_are_told_to_claude_not_the_user(app: TestApp) {
     let replayed = follow_up.blocks().into_iter().find(|(_, b)| b["id"] == "toolu_4").unwrap().1;
     assert_eq!(replayed["input"], json!({}));
 
-    assert_eq!(live_memories(&app, &other_key).await, ["Grace's secret recipe"], "the other user's memory is untouched");
+    assert_eq!(
+        live_memories(&app, &other_key).await,
+        ["Grace's secret recipe"],
+        "the other user's memory is untouched"
+    );
 }
 
 async fn a_later_round_is_retried_before_its_first_token_and_never_after(app: TestApp) {
@@ -353,8 +369,7 @@ async fn leaving_between_rounds_drops_the_upstream_and_keeps_the_partial(app: Te
     .await;
     assert_eq!(answer.content, "One moment.");
     assert!(answer.tool_calls.is_some());
-    eventually("the second round's upstream dropped", || async { app.anthropic.dropped_streams() }, |n| *n >= 1)
-        .await;
+    eventually("the second round's upstream dropped", || async { app.anthropic.dropped_streams() }, |n| *n >= 1).await;
 }
 
 async fn a_model_that_calls_tools_forever_is_made_to_finish(app: TestApp) {
@@ -363,7 +378,11 @@ async fn a_model_that_calls_tools_forever_is_made_to_finish(app: TestApp) {
     for round in 0..3u64 {
         app.anthropic.push_stream_with(move |request| {
             if request.allows_tools() {
-                calls("Searching.", vec![Block::tool(&format!("toolu_{round}"), "search_memories", json!({ "query": "more" }))], round)
+                calls(
+                    "Searching.",
+                    vec![Block::tool(&format!("toolu_{round}"), "search_memories", json!({ "query": "more" }))],
+                    round,
+                )
             } else {
                 Reply::Stream(StreamReply::text("That is all I have."))
             }

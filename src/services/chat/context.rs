@@ -144,8 +144,9 @@ pub async fn assemble(
     );
 
     let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
+    let tools = state.config.chat.memory_tools;
     let system = loop {
-        let system = system_blocks(user, &style, &preferences, &core_memories, &interests, &memories, summary);
+        let system = system_blocks(user, tools, &style, &preferences, &core_memories, &interests, &memories, summary);
         let tokens: usize = system.iter().map(|b| estimate_tokens(&b.text)).sum();
         if tokens <= SYSTEM_TOKEN_BUDGET {
             break system;
@@ -185,8 +186,10 @@ pub async fn assemble(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn system_blocks(
     user: &user::Model,
+    memory_tools: bool,
     style: &[StyleValue],
     preferences: &[preference::Model],
     core_memories: &[memory::Model],
@@ -201,6 +204,15 @@ fn system_blocks(
          conversations and adapt to how they like to be helped. Be accurate and honest, and say \
          so when you are unsure."
     );
+    if memory_tools {
+        stable.push_str(
+            "\n\nYou have tools for your long-term memory of the user. When what you are given below \
+             does not hold what they ask about, look with search_memories before saying you do not \
+             know. Save lasting facts they tell you with remember; correct or drop outdated ones \
+             with update_memory or forget_memory (their ids come from search_memories). Do not \
+             save small talk.",
+        );
+    }
     let instructions: Vec<&str> = style.iter().filter_map(StyleValue::instruction).collect();
     if !instructions.is_empty() {
         stable.push_str("\n\nHow this user likes answers (learned from their messages and ratings):");
@@ -286,10 +298,7 @@ mod tests {
         let messages = to_messages(&turns);
         assert_eq!(
             messages,
-            [
-                ChatMessage::text(Role::User, "hi\n\nanyone there?"),
-                ChatMessage::text(Role::Assistant, "yes"),
-            ]
+            [ChatMessage::text(Role::User, "hi\n\nanyone there?"), ChatMessage::text(Role::Assistant, "yes"),]
         );
     }
 }

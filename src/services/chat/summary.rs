@@ -50,11 +50,8 @@ pub async fn update_summary(state: &AppState, conversation_id: Uuid) -> anyhow::
         "Current summary:\n{}\n\nNew turns:\n{transcript}",
         conversation.summary.as_deref().unwrap_or("(none yet)")
     );
-    let mut request = MessagesRequest::new(
-        state.config.anthropic.model.clone(),
-        1024,
-        vec![ChatMessage::text(Role::User, prompt)],
-    );
+    let mut request =
+        MessagesRequest::new(state.config.anthropic.model.clone(), 1024, vec![ChatMessage::text(Role::User, prompt)]);
     request.purpose = "summary";
     request.system = vec![SystemBlock::text(
         "You keep the running summary of a conversation between a user and their assistant. \

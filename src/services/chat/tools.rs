@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::llm::{ToolCall, Tool};
+use crate::llm::{Tool, ToolCall};
 use crate::services::memory::memories::{self, MemoryChanges, NewMemory};
 use crate::services::memory::retrieval;
 use crate::state::AppState;

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use entity::enums::{MessageRole, MessageStatus};
-use serde::Serialize;
 use entity::{conversation, message, prelude::*, user};
 use futures::StreamExt as _;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -411,8 +411,7 @@ impl ActiveTurn {
     /// index and `memoryEvents`) even when the caller leaves meanwhile; the turn does not wait
     /// for it then.
     async fn run_tool(&self, call: &crate::llm::ToolCall) -> Result<tools::ToolOutcome, Ending> {
-        let (state, user_id, message_id, call) =
-            (self.state.clone(), self.user.id, self.user_message.id, call.clone());
+        let (state, user_id, message_id, call) = (self.state.clone(), self.user.id, self.user_message.id, call.clone());
         let task = tokio::spawn(async move { tools::run(&state, user_id, message_id, &call).await }.in_current_span());
         tokio::select! {
             biased;
@@ -425,7 +424,12 @@ impl ActiveTurn {
     }
 
     /// Streams one round of the answer to the caller as it arrives; returns how it ended.
-    async fn relay(&self, request: &MessagesRequest, accumulator: &mut MessageAccumulator, answer: &mut Answer) -> Ending {
+    async fn relay(
+        &self,
+        request: &MessagesRequest,
+        accumulator: &mut MessageAccumulator,
+        answer: &mut Answer,
+    ) -> Ending {
         let sender = &self.sender;
         let ending = &self.state.lifecycle.ending;
         let mut stream = tokio::select! {

@@ -148,9 +148,7 @@ pub fn says_something_about_the_user(message: &str) -> bool {
         .split_inclusive(['.', '!', '?', '\n'])
         .map(str::trim)
         .filter(|sentence| !sentence.is_empty())
-        .any(|sentence| {
-            POSSESSIVE.is_match(sentence) || (!sentence.ends_with('?') && FIRST_PERSON.is_match(sentence))
-        })
+        .any(|sentence| POSSESSIVE.is_match(sentence) || (!sentence.ends_with('?') && FIRST_PERSON.is_match(sentence)))
 }
 
 /// Why Claude is not asked about a message, if it is not.
@@ -179,12 +177,8 @@ pub fn queue_for_claude(
         return None;
     }
     let (done, finished) = oneshot::channel();
-    let queued = Queued {
-        message_id: message.id,
-        text: message.content.clone(),
-        related: findings.map(|f| f.related),
-        done,
-    };
+    let queued =
+        Queued { message_id: message.id, text: message.content.clone(), related: findings.map(|f| f.related), done };
     {
         let mut queues = QUEUES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match queues.get_mut(&message.user_id) {
@@ -409,7 +403,8 @@ async fn extract_with_claude(state: &AppState, user_id: Uuid, batch: &[Queued]) 
     if known.is_empty() {
         known.push_str("(none)\n");
     }
-    let heading = if batch.len() == 1 { "The user's newest message" } else { "The user's newest messages, oldest first" };
+    let heading =
+        if batch.len() == 1 { "The user's newest message" } else { "The user's newest messages, oldest first" };
     let mut prompt = format!("Memories already stored:\n{known}\n{heading}:");
     for queued in batch {
         prompt.push_str(&format!("\n<message>\n{}\n</message>", queued.text));
@@ -563,6 +558,31 @@ mod tests {
         // Stated once, as a preference (`signals::stated_preferences`), not also as a memory.
         assert!(contents("please call me Addie").is_empty());
         assert!(contents("I am a Vegetarian, so no meat").is_empty());
+    }
+
+    #[test]
+    fn the_gate_lets_through_what_may_tell_about_the_user() {
+        for message in [
+            "My sister Eva is getting married in June.",
+            "I moved to Lisbon last year",
+            "What should I get my sister for her wedding?",
+            "We're expecting a baby in March!",
+            "Ich wohne mit der Katze und dem Hund in Berlin, das ist schön.",
+            "Thanks! I have a dentist appointment on Friday.",
+        ] {
+            assert!(says_something_about_the_user(message), "{message}");
+        }
+        for message in [
+            "thanks!",
+            "ok cool",
+            "and in Python?",
+            "How do I reverse a list in Rust?",
+            "Can I use a HashMap here?",
+            "Explain the borrow checker in simple terms.",
+            "Tell me a joke about cats",
+        ] {
+            assert!(!says_something_about_the_user(message), "{message}");
+        }
     }
 
     #[test]
