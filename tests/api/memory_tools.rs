@@ -477,3 +477,41 @@ async fn a_burst_of_messages_is_extracted_in_one_call(app: TestApp) {
         assert!(prompt.contains(message), "{prompt}");
     }
 }
+
+/// The figure behind the gate: every message of the personalisation scenarios (what the users say
+/// in passing, then every probe question) sent through the API, and the extraction calls counted
+/// in the fake's log. Without the gate it was one call per message.
+#[tokio::test]
+async fn the_gate_halves_extraction_calls_on_the_personalisation_messages() {
+    use crate::helpers::Backend;
+    use crate::personalisation_data::PERSONAS;
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("MEMORY_EXTRACTION_DEBOUNCE_MS", "0")]).await.unwrap();
+    let mut sent = 0;
+    for persona in PERSONAS {
+        let (_, key) = app.create_user(persona.name).await;
+        let conversation = conversation(&app, &key).await;
+        let messages = persona.told.iter().map(|(said, _)| *said).chain(persona.probes.iter().map(|p| p.question));
+        let before = sent;
+        for message in messages {
+            app.data(&key, SEND, json!({ "c": conversation, "m": message })).await;
+            sent += 1;
+        }
+        learned_from(&app, &key, sent - before).await;
+    }
+    let asked = extractions(&app);
+    let told: Vec<&str> = PERSONAS.iter().flat_map(|p| p.told.iter().map(|(said, _)| *said)).collect();
+    for said in &told {
+        assert!(
+            asked.iter().any(|r| r.messages()[0].1.contains(said)),
+            "a fact told in passing was not extracted: {said}"
+        );
+    }
+    let per_message = asked.len() as f64 / sent as f64;
+    eprintln!(
+        "extraction calls: {} for {sent} user messages ({} told in passing, {} questions): {per_message:.2} per message",
+        asked.len(),
+        told.len(),
+        sent - told.len()
+    );
+    assert!(per_message <= 0.5, "{per_message:.2} extraction calls per message");
+}
