@@ -115,8 +115,8 @@ pub struct Message {
     /// The Claude model that wrote the answer; null for the user's messages and for answers
     /// Claude never started.
     pub model: Option<String>,
-    /// Token counts Claude reported; null for the user's messages and for answers Claude never
-    /// started.
+    /// Token counts Claude reported (added up over the answer's tool rounds, each its own call);
+    /// null for the user's messages and for answers Claude never started.
     pub usage: Option<Usage>,
     /// Why the answer failed, as an `extensions.code`: UPSTREAM_ERROR (Claude failed),
     /// UNAVAILABLE (the server restarted mid-answer) or INTERNAL (this server failed). Null unless

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::fake_anthropic::{Block, Ending, Recorded, Reply, StreamReply};
 use crate::helpers::{TestApp, eventually, learned_from};
+use crate::sse_client::EventStream;
 use crate::ws::{Frame, GqlSocket, Protocol};
 
 crate::on_both_backends!(
@@ -69,6 +70,18 @@ async fn chat(app: &TestApp, protocol: Protocol, key: &str, conversation: &str, 
     events
 }
 
+/// The same over GraphQL over SSE.
+async fn chat_sse(app: &TestApp, key: &str, conversation: &str, message: &str) -> Vec<Value> {
+    let variables = json!({ "c": conversation, "m": message });
+    let mut stream = EventStream::subscribe(app.client(), app.port, Some(key), CHAT, variables).await;
+    let mut events = Vec::new();
+    while let Some(result) = stream.next_result().await {
+        assert!(result.get("errors").is_none(), "{result}");
+        events.push(result["data"]["chat"].clone());
+    }
+    events
+}
+
 fn typename(event: &Value) -> &str {
     event["__typename"].as_str().unwrap_or_default()
 }
@@ -121,7 +134,8 @@ async fn a_tool_round_streams_on_into_the_same_answer(app: TestApp) {
     remember(&app, &other_key, "Sister Eva's wedding was in Oslo").await;
     let conversation = conversation(&app, &key).await;
 
-    for (seed, protocol) in Protocol::BOTH.into_iter().enumerate() {
+    // Both WebSocket protocols, then GraphQL over SSE.
+    for (seed, protocol) in [Some(Protocol::TransportWs), Some(Protocol::LegacyWs), None].into_iter().enumerate() {
         let before = app.anthropic.stream_requests().len();
         // Non-ASCII in the input, cut into pieces of a few bytes wherever they fall.
         let query = "sister Eva’s wedding — spring";
@@ -136,7 +150,11 @@ async fn a_tool_round_streams_on_into_the_same_answer(app: TestApp) {
             let first = found[0]["memories"][0]["content"].as_str().unwrap_or("nothing").to_owned();
             Reply::Stream(StreamReply::text(format!("You told me: {first}.")))
         });
-        let events = chat(&app, protocol, &key, &conversation, "What did I tell you about my sister's wedding?").await;
+        let question = "What did I tell you about my sister's wedding?";
+        let events = match protocol {
+            Some(protocol) => chat(&app, protocol, &key, &conversation, question).await,
+            None => chat_sse(&app, &key, &conversation, question).await,
+        };
 
         assert_eq!(
             shape(&events),
