@@ -234,15 +234,30 @@ static QUEUES: LazyLock<Mutex<HashMap<Uuid, Vec<Queued>>>> = LazyLock::new(Mutex
 /// `MAX_BATCH`, asks Claude once; ends when none are left. It takes no lock: the learning of the
 /// batch's first message holds the user's learning lock while it waits for the batch.
 async fn extract_batches(state: AppState, user_id: Uuid) {
+    /// Should the worker end abnormally (a panic), the user's queue goes with it: the messages
+    /// in it are answered (their senders dropped) and the next message starts a new worker.
+    struct Leaving(Option<Uuid>);
+    impl Drop for Leaving {
+        fn drop(&mut self) {
+            if let Some(user_id) = self.0.take() {
+                QUEUES.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&user_id);
+            }
+        }
+    }
+    let mut leaving = Leaving(Some(user_id));
     loop {
         if !state.config.memory_extraction_debounce.is_zero() {
             tokio::time::sleep(state.config.memory_extraction_debounce).await;
         }
         let batch: Vec<Queued> = {
             let mut queues = QUEUES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let Some(queue) = queues.get_mut(&user_id) else { return };
+            let Some(queue) = queues.get_mut(&user_id) else {
+                leaving.0 = None;
+                return;
+            };
             if queue.is_empty() {
                 queues.remove(&user_id);
+                leaving.0 = None;
                 return;
             }
             let take = queue.len().min(MAX_BATCH);
