@@ -103,6 +103,11 @@ pub struct Config {
     /// `MEMORY_EXTRACTION`: `auto` (default: Claude extracts memories after each message when
     /// `ANTHROPIC_API_KEY` is set, next to the rules) or `rules` (the deterministic rules only).
     pub memory_extraction_llm: bool,
+    /// `MEMORY_EXTRACTION_MODEL` (default `claude-haiku-4-5`): the model that extracts memories.
+    pub memory_extraction_model: String,
+    /// `MEMORY_EXTRACTION_DEBOUNCE_MS` (default 500): how long a user's messages are gathered
+    /// before one extraction call reads them together.
+    pub memory_extraction_debounce: std::time::Duration,
     /// `MEMORY_INDEX_MAX_USERS` (default 1000): users whose memory index shard is kept in memory;
     /// beyond it the least recently used (already saved) shards are let go and reloaded on use.
     pub memory_index_max_users: usize,
@@ -249,6 +254,12 @@ pub struct ChatConfig {
     pub max_concurrent_streams: u32,
     /// `CHAT_WINDOW_TURNS` (default 20): recent messages sent verbatim; older ones are summarised.
     pub window_turns: usize,
+    /// `CHAT_MEMORY_TOOLS` (default true): Claude may search and change the user's memories
+    /// with tools while it answers.
+    pub memory_tools: bool,
+    /// `CHAT_MAX_TOOL_ROUNDS` (default 4): tool rounds one answer may take; then it is asked to
+    /// finish without tools.
+    pub max_tool_rounds: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -335,6 +346,8 @@ impl Config {
             max_message_chars: number(&get, "CHAT_MAX_MESSAGE_CHARS", 32_000, 1..=1_000_000)?,
             max_concurrent_streams: number(&get, "CHAT_MAX_CONCURRENT_STREAMS", 3, 1..=1000)?,
             window_turns: number(&get, "CHAT_WINDOW_TURNS", 20, 2..=500)?,
+            memory_tools: boolean(&get, "CHAT_MEMORY_TOOLS", true)?,
+            max_tool_rounds: number(&get, "CHAT_MAX_TOOL_ROUNDS", 4, 1..=16)?,
         };
 
         let embedding = EmbeddingConfig {
@@ -439,6 +452,13 @@ impl Config {
             chat,
             embedding,
             memory_extraction_llm,
+            memory_extraction_model: get("MEMORY_EXTRACTION_MODEL").unwrap_or_else(|| "claude-haiku-4-5".into()),
+            memory_extraction_debounce: std::time::Duration::from_millis(number(
+                &get,
+                "MEMORY_EXTRACTION_DEBOUNCE_MS",
+                500,
+                0..=60_000,
+            )?),
             metrics_token: get("METRICS_TOKEN").map(Secret::new),
             shutdown_grace: std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 25, 0..=3600)?),
             memory_index_max_users,
@@ -545,6 +565,13 @@ mod tests {
         assert_eq!(parse(&[("MAX_API_KEYS_PER_USER", "0")]).unwrap_err().variable, "MAX_API_KEYS_PER_USER");
         let err = parse(&[("CHAT_MAX_CONCURRENT_STREAMS", "0")]).unwrap_err();
         assert_eq!(err.to_string(), "invalid CHAT_MAX_CONCURRENT_STREAMS: `0` is not a number from 1 to 1000");
+        assert_eq!(parse(&[("CHAT_MEMORY_TOOLS", "maybe")]).unwrap_err().variable, "CHAT_MEMORY_TOOLS");
+        assert_eq!(parse(&[("CHAT_MAX_TOOL_ROUNDS", "0")]).unwrap_err().variable, "CHAT_MAX_TOOL_ROUNDS");
+        assert_eq!(parse(&[("CHAT_MAX_TOOL_ROUNDS", "17")]).unwrap_err().variable, "CHAT_MAX_TOOL_ROUNDS");
+        assert_eq!(
+            parse(&[("MEMORY_EXTRACTION_DEBOUNCE_MS", "-1")]).unwrap_err().variable,
+            "MEMORY_EXTRACTION_DEBOUNCE_MS"
+        );
     }
 
     #[test]

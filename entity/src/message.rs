@@ -25,6 +25,8 @@ pub struct Model {
     pub error_code: Option<String>,
     /// What the context assembly used for this answer (memories, preferences), as JSON.
     pub context_used: Option<Json>,
+    /// The memory tools Claude called while writing the answer (name, input, result), as JSON.
+    pub tool_calls: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

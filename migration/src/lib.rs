@@ -8,6 +8,7 @@ mod m20261125_000002_conversation_summary_through;
 mod m20261125_000003_user_memory_revision;
 mod m20261125_000004_learning;
 mod m20261201_000005_claude_usage;
+mod m20261201_000006_message_tool_calls;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_user_memory_revision::Migration),
             Box::new(m20261125_000004_learning::Migration),
             Box::new(m20261201_000005_claude_usage::Migration),
+            Box::new(m20261201_000006_message_tool_calls::Migration),
         ]
     }
 }

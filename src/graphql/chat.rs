@@ -1,7 +1,7 @@
 //! Conversations, their messages, the chat turn (streamed or not) and the preview of the context
 //! an answer would be given.
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject, Subscription, Union};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject, Subscription, Union};
 use chrono::{DateTime, Utc};
 use entity::enums::{MessageRole, MessageStatus};
 use entity::{conversation, message};
@@ -13,7 +13,7 @@ use super::learning::{LearnedPattern, Preference, StyleDimension};
 use super::memory::{Memory, MemorySearchResult};
 use super::{ContextExt as _, GqlResult};
 use crate::llm::Role;
-use crate::services::chat::{self, ChatEvent as TurnEvent, context, conversations};
+use crate::services::chat::{self, ChatEvent as TurnEvent, ToolCallRecord, context, conversations};
 
 /// A thread of messages between the user and the assistant.
 #[derive(SimpleObject)]
@@ -116,15 +116,39 @@ pub struct Message {
     /// The Claude model that wrote the answer; null for the user's messages and for answers
     /// Claude never started.
     pub model: Option<String>,
-    /// Token counts Claude reported; null for the user's messages and for answers Claude never
-    /// started.
+    /// Token counts Claude reported (added up over the answer's tool rounds, each its own call);
+    /// null for the user's messages and for answers Claude never started.
     pub usage: Option<Usage>,
     /// Why the answer failed, as an `extensions.code`: UPSTREAM_ERROR (Claude failed),
     /// UNAVAILABLE (the server restarted mid-answer) or INTERNAL (this server failed). Null unless
     /// the status is FAILED.
     pub error_code: Option<String>,
+    /// The memory tools Claude called while writing the answer, in order (empty for the user's
+    /// messages and for answers that used none).
+    pub tool_calls: Vec<ToolCall>,
     /// When it was written (for an answer: when it started).
     pub created_at: DateTime<Utc>,
+}
+
+/// A memory tool Claude called while writing an answer.
+#[derive(SimpleObject, Clone)]
+pub struct ToolCall {
+    /// The tool: `search_memories`, `remember`, `update_memory` or `forget_memory`.
+    pub name: String,
+    /// What Claude asked for, as it sent it (e.g. `{"query": "sister wedding"}`).
+    pub input: Json<serde_json::Value>,
+    /// What came of it, in words: "searched memories for 'sister wedding': 3 found",
+    /// "remembered: Has a sister named Eva", or why it was refused.
+    pub result: String,
+    /// Whether the tool refused the call (an id that is not one of the user's memories, input
+    /// that does not fit); Claude was told why and went on.
+    pub is_error: bool,
+}
+
+impl From<ToolCallRecord> for ToolCall {
+    fn from(record: ToolCallRecord) -> Self {
+        Self { name: record.name, input: Json(record.input), result: record.result, is_error: record.is_error }
+    }
 }
 
 impl From<message::Model> for Message {
@@ -148,6 +172,13 @@ impl From<message::Model> for Message {
             model: model.model,
             usage,
             error_code: model.error_code,
+            tool_calls: model
+                .tool_calls
+                .and_then(|calls| serde_json::from_value::<Vec<ToolCallRecord>>(calls).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(ToolCall::from)
+                .collect(),
             created_at: model.created_at,
         }
     }
@@ -195,6 +226,21 @@ pub struct ChatDelta {
     pub text: String,
 }
 
+/// Claude used a memory tool while writing the answer (searched the user's memories, saved,
+/// changed or forgot one); the answer goes on after it with more `ChatDelta`s.
+#[derive(SimpleObject)]
+pub struct ChatToolUse {
+    /// The tool: `search_memories`, `remember`, `update_memory` or `forget_memory`.
+    pub name: String,
+    /// What Claude asked for, as it sent it (e.g. `{"query": "sister wedding"}`).
+    pub input: Json<serde_json::Value>,
+    /// What came of it, in words to show the user: "searched memories for 'sister wedding': 3
+    /// found", "remembered: Has a sister named Eva", or why it was refused.
+    pub result: String,
+    /// Whether the tool refused the call; Claude was told why and goes on.
+    pub is_error: bool,
+}
+
 /// The answer is complete and stored; the last event of the turn.
 #[derive(SimpleObject)]
 pub struct ChatCompleted {
@@ -226,12 +272,14 @@ pub struct ChatFailed {
     pub partial_message: Option<Message>,
 }
 
-/// One event of a streamed answer: `ChatStarted` first, then any number of `ChatDelta`, then
-/// exactly one of `ChatCompleted` or `ChatFailed`, after which the subscription ends.
+/// One event of a streamed answer: `ChatStarted` first, then any number of `ChatDelta` (and
+/// `ChatToolUse` between them, when Claude uses a memory tool), then exactly one of
+/// `ChatCompleted` or `ChatFailed`, after which the subscription ends.
 #[derive(Union)]
 pub enum ChatEvent {
     Started(ChatStarted),
     Delta(ChatDelta),
+    ToolUse(ChatToolUse),
     Completed(ChatCompleted),
     Failed(ChatFailed),
 }
@@ -244,6 +292,12 @@ impl From<TurnEvent> for ChatEvent {
                 assistant_message_id: assistant_message_id.into(),
             }),
             TurnEvent::Delta(text) => Self::Delta(ChatDelta { text }),
+            TurnEvent::ToolUse(record) => Self::ToolUse(ChatToolUse {
+                name: record.name,
+                input: Json(record.input),
+                result: record.result,
+                is_error: record.is_error,
+            }),
             TurnEvent::Completed { message } => {
                 let message = Message::from(message);
                 Self::Completed(ChatCompleted {
@@ -342,7 +396,7 @@ impl From<context::AssembledContext> for ContextPreview {
                         Role::User => "user".into(),
                         Role::Assistant => "assistant".into(),
                     },
-                    content: m.content.clone(),
+                    content: m.content.text(),
                 })
                 .collect(),
             memories: context.memories.into_iter().map(MemorySearchResult::from).collect(),
@@ -501,7 +555,8 @@ pub struct ChatSubscription;
 #[Subscription]
 impl ChatSubscription {
     /// Sends a message and streams the answer as Claude writes it: `ChatStarted` first, then
-    /// `ChatDelta` pieces to append in order, then `ChatCompleted` or `ChatFailed`, and the
+    /// `ChatDelta` pieces to append in order (with a `ChatToolUse` between them each time Claude
+    /// searches or changes the user's memories), then `ChatCompleted` or `ChatFailed`, and the
     /// subscription ends. Stopping the subscription (or disconnecting) stops the answer; what
     /// arrived is kept with status INTERRUPTED. Over WebSocket, authenticate in the
     /// `connection_init` payload: `{"authorization": "Bearer <key>"}`. Errors before anything is

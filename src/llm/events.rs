@@ -102,7 +102,8 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// A tool call the model made, with its input parsed once the block ended.
+/// A tool call the model made, with its input parsed once the block ended (a string when it was
+/// not JSON).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolCall {
     pub id: String,
@@ -163,11 +164,12 @@ impl MessageAccumulator {
             StreamEvent::ContentBlockStop { index } => {
                 if let Some(Block::Tool { id, name, json }) = self.block(*index) {
                     // The first piece is often empty; a tool with no arguments sends nothing.
+                    // Input that is not JSON is kept as the raw string: the tool refuses it in
+                    // words the model can act on, instead of the whole answer failing.
                     let input = if json.trim().is_empty() {
                         serde_json::json!({})
                     } else {
-                        serde_json::from_str(json)
-                            .map_err(|e| super::LlmError::Decode(format!("tool input is not JSON: {e}")))?
+                        serde_json::from_str(json).unwrap_or_else(|_| serde_json::Value::String(json.clone()))
                     };
                     let call = ToolCall { id: id.clone(), name: name.clone(), input };
                     self.message.tool_calls.push(call);
@@ -266,6 +268,19 @@ mod tests {
         assert_eq!(message.usage.output_tokens, 17);
         assert_eq!(message.usage.input_tokens, 25);
         assert_eq!(message.tool_calls[0].input, serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn tool_input_that_is_not_json_is_kept_raw_instead_of_failing_the_answer() {
+        let mut acc = MessageAccumulator::default();
+        for json in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"remember","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"content\": \"Has a sis"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+        ] {
+            acc.apply(&event(json)).unwrap();
+        }
+        assert_eq!(acc.message().tool_calls[0].input, serde_json::json!(r#"{"content": "Has a sis"#));
     }
 
     #[test]

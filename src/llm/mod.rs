@@ -13,7 +13,8 @@ pub use error::{ApiErrorKind, LlmError};
 pub use events::{Accumulated, ContentBlock, Delta, MessageAccumulator, StreamEvent, ToolCall};
 pub use retry::RetryPolicy;
 pub use types::{
-    CacheControl, ChatMessage, CompletedMessage, MessagesRequest, Role, SystemBlock, Tool, ToolChoice, Usage,
+    CacheControl, ChatMessage, CompletedMessage, InputBlock, MessageContent, MessagesRequest, Role, SystemBlock, Tool,
+    ToolChoice, Usage,
 };
 pub use usage::{BudgetExceeded, UsageMeter};
 

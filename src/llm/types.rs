@@ -9,11 +9,68 @@ pub enum Role {
     Assistant,
 }
 
-/// A message of the conversation sent to the model (text only).
+/// A message of the conversation sent to the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
-    pub content: String,
+    pub content: MessageContent,
+}
+
+impl ChatMessage {
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self { role, content: MessageContent::Text(text.into()) }
+    }
+
+    pub fn blocks(role: Role, blocks: Vec<InputBlock>) -> Self {
+        Self { role, content: MessageContent::Blocks(blocks) }
+    }
+}
+
+/// A message's content: plain text (the conversation), or blocks (a tool round: the answer's
+/// `tool_use` blocks, then the `tool_result`s sent back).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Blocks(Vec<InputBlock>),
+}
+
+impl MessageContent {
+    /// The text a person would read: the text itself, or the text blocks joined.
+    pub fn text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Blocks(blocks) => blocks
+                .iter()
+                .filter_map(|b| match b {
+                    InputBlock::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A content block of a message sent to the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputBlock {
+    Text {
+        text: String,
+    },
+    /// A tool call of an earlier answer, sent back as it was made.
+    ToolUse {
+        id: String,
+        name: String,
+        input: serde_json::Value,
+    },
+    /// What a tool call gave, for the model to go on with.
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
 }
 
 /// Marks the end of a prompt prefix Anthropic may cache.
@@ -50,12 +107,26 @@ impl SystemBlock {
     }
 }
 
-/// A tool the model may call (used for memory extraction).
+/// A tool the model may call (memory extraction, the chat's memory tools).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub description: String,
     pub input_schema: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<CacheControl>,
+}
+
+impl Tool {
+    pub fn new(name: impl Into<String>, description: impl Into<String>, input_schema: serde_json::Value) -> Self {
+        Self { name: name.into(), description: description.into(), input_schema, cache_control: None }
+    }
+
+    /// Marks the end of the tool definitions as a prefix Anthropic may cache.
+    pub fn cached(mut self) -> Self {
+        self.cache_control = Some(CacheControl::ephemeral());
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

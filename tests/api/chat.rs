@@ -566,8 +566,7 @@ async fn the_client_completes_with_retries() {
     let client =
         AnthropicClient::new(&config, RetryPolicy { initial_delay: Duration::from_millis(5), ..Default::default() })
             .unwrap();
-    let request =
-        MessagesRequest::new("claude-sonnet-4-5", 100, vec![ChatMessage { role: Role::User, content: "hi".into() }]);
+    let request = MessagesRequest::new("claude-sonnet-4-5", 100, vec![ChatMessage::text(Role::User, "hi")]);
 
     fake.push_other(Reply::error(500, "api_error"));
     fake.push_other(Reply::Json { text: "Hello there".into() });

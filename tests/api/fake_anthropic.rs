@@ -2,7 +2,9 @@
 //! one does, including the awkward parts: SSE cut into chunks at random byte offsets (inside
 //! events and inside multi-byte UTF-8), pings between events, CRLF line ends, JSON padded with
 //! spaces, several content blocks in one answer (thinking before text, text after text), any
-//! `stop_reason`, exact scripted usage, errors before the stream (any status, with the headers the
+//! `stop_reason`, exact scripted usage, `tool_use` blocks whose input arrives in many
+//! `input_json_delta` pieces cut at awkward offsets (the first one empty, as the API sends it),
+//! replies computed from the request (to answer a follow-up that carries `tool_result`s), errors before the stream (any status, with the headers the
 //! script gives, `retry-after` included) and during it (`event: error`), streams that end without
 //! `message_stop`, connections reset (a TCP RST) in the middle of the body, slow streams. It
 //! records every request it receives, with when it arrived, and notices when a client drops a
@@ -50,6 +52,20 @@ pub enum Block {
     /// Extended thinking: `thinking_delta`s then a `signature_delta`. Never shown to the user.
     Thinking(String),
     Text(String),
+    /// A client tool call: `input` is the raw JSON text Claude writes (it may be broken on
+    /// purpose), sent as `input_json_delta` pieces of 1 to 7 bytes (whole characters).
+    ToolUse {
+        id: String,
+        name: String,
+        input: String,
+    },
+}
+
+impl Block {
+    /// A tool call with this input.
+    pub fn tool(id: &str, name: &str, input: Value) -> Self {
+        Self::ToolUse { id: id.into(), name: name.into(), input: input.to_string() }
+    }
 }
 
 /// Token counts for the fake to report, exactly.
@@ -167,7 +183,8 @@ impl Recorded {
         self.body["stream"] == true
     }
 
-    /// The request's messages as (role, content) pairs.
+    /// The request's messages as (role, content) pairs; a message of blocks reads as its text
+    /// blocks joined.
     pub fn messages(&self) -> Vec<(String, String)> {
         self.body["messages"]
             .as_array()
@@ -175,11 +192,37 @@ impl Recorded {
                 messages
                     .iter()
                     .map(|m| {
-                        (m["role"].as_str().unwrap_or("").to_owned(), m["content"].as_str().unwrap_or("").to_owned())
+                        let content = match &m["content"] {
+                            Value::String(text) => text.clone(),
+                            Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect(),
+                            _ => String::new(),
+                        };
+                        (m["role"].as_str().unwrap_or("").to_owned(), content)
                     })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The content blocks of every message, in order, with the role of their message.
+    pub fn blocks(&self) -> Vec<(String, Value)> {
+        let mut blocks = Vec::new();
+        for message in self.body["messages"].as_array().into_iter().flatten() {
+            for block in message["content"].as_array().into_iter().flatten() {
+                blocks.push((message["role"].as_str().unwrap_or("").to_owned(), block.clone()));
+            }
+        }
+        blocks
+    }
+
+    /// The `tool_result` blocks the request carries.
+    pub fn tool_results(&self) -> Vec<Value> {
+        self.blocks().into_iter().filter(|(_, b)| b["type"] == "tool_result").map(|(_, b)| b).collect()
+    }
+
+    /// Whether the request offers tools and lets the model use them.
+    pub fn allows_tools(&self) -> bool {
+        self.body["tools"].is_array() && self.body["tool_choice"]["type"] != "none"
     }
 
     /// The system prompt's text blocks joined.
@@ -198,7 +241,7 @@ enum ToolScript {
 
 #[derive(Default)]
 struct Inner {
-    stream_replies: Mutex<VecDeque<Reply>>,
+    stream_replies: Mutex<VecDeque<ToolScript>>,
     other_replies: Mutex<VecDeque<Reply>>,
     tool_replies: Mutex<VecDeque<ToolScript>>,
     requests: Mutex<Vec<Recorded>>,
@@ -230,7 +273,13 @@ impl FakeAnthropic {
 
     /// Queues replies for streamed requests, used in order.
     pub fn push_stream(&self, reply: Reply) {
-        self.inner.stream_replies.lock().unwrap().push_back(reply);
+        self.inner.stream_replies.lock().unwrap().push_back(ToolScript::Fixed(reply));
+    }
+
+    /// Like [`push_stream`], with the reply computed from the request (to quote the
+    /// `tool_result` a follow-up request carries, or to call tools for as long as it may).
+    pub fn push_stream_with(&self, reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        self.inner.stream_replies.lock().unwrap().push_back(ToolScript::Computed(Box::new(reply)));
     }
 
     /// Queues replies for non-streamed requests without tools (summaries), used in order.
@@ -250,9 +299,10 @@ impl FakeAnthropic {
         self.inner.tool_replies.lock().unwrap().push_back(ToolScript::Computed(Box::new(reply)));
     }
 
-    /// The requests that offered tools.
+    /// The non-streamed requests that offered tools (memory extraction; the chat's memory tools
+    /// come with streamed requests).
     pub fn tool_requests(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.body["tools"].is_array()).collect()
+        self.requests().into_iter().filter(|r| !r.is_stream() && r.body["tools"].is_array()).collect()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -290,12 +340,12 @@ async fn messages(
     let request = Recorded { path: "/v1/messages".into(), headers, body, at: Instant::now() };
     inner.requests.lock().unwrap().push(request.clone());
     let reply = if streamed {
-        inner
-            .stream_replies
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| Reply::Stream(StreamReply::text(DEFAULT_ANSWER)))
+        let script = inner.stream_replies.lock().unwrap().pop_front();
+        match script {
+            Some(ToolScript::Fixed(reply)) => reply,
+            Some(ToolScript::Computed(reply)) => reply(&request),
+            None => Reply::Stream(StreamReply::text(DEFAULT_ANSWER)),
+        }
     } else if offers_tools {
         let script = inner.tool_replies.lock().unwrap().pop_front();
         match script {
@@ -372,6 +422,22 @@ fn random_pieces(text: &str, rng: &mut StdRng) -> Vec<String> {
     pieces
 }
 
+/// Raw JSON text in pieces of 1 to 7 bytes, wherever that falls (inside strings, escapes and
+/// numbers), rounded to whole characters so each piece is a valid JSON string.
+fn json_pieces(json: &str, rng: &mut StdRng) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    while at < json.len() {
+        let mut end = (at + rng.random_range(1..=7)).min(json.len());
+        while !json.is_char_boundary(end) {
+            end += 1;
+        }
+        pieces.push(json[at..end].to_owned());
+        at = end;
+    }
+    pieces
+}
+
 /// The parts of a scripted answer.
 fn script_parts(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> Vec<Part> {
     let plain = |text: String| Part::Event(text, None);
@@ -416,6 +482,20 @@ fn script_parts(script: &StreamReply, input_tokens: u64, rng: &mut StdRng) -> Ve
                     "content_block_delta",
                     json!({ "type": "content_block_delta", "index": index, "delta": { "type": "signature_delta", "signature": "RXVnZW5pYQ==" } }),
                 )));
+            }
+            Block::ToolUse { id, name, input } => {
+                parts.push(plain(event(
+                    "content_block_start",
+                    json!({ "type": "content_block_start", "index": index, "content_block": { "type": "tool_use", "id": id, "name": name, "input": {} } }),
+                )));
+                let mut pieces = vec![String::new()];
+                pieces.extend(json_pieces(input, rng));
+                for piece in pieces {
+                    parts.push(plain(event(
+                        "content_block_delta",
+                        json!({ "type": "content_block_delta", "index": index, "delta": { "type": "input_json_delta", "partial_json": piece } }),
+                    )));
+                }
             }
             Block::Text(text) => {
                 parts.push(plain(event(

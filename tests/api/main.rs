@@ -24,6 +24,7 @@ mod health;
 mod isolation;
 mod learning;
 mod memories;
+mod memory_tools;
 mod metrics;
 mod model_install;
 mod persisted_queries;

@@ -70,7 +70,7 @@ pub async fn export(state: &AppState, user_id: Uuid) -> AppResult<Value> {
             "messages": messages.iter().filter(|m| m.conversation_id == c.id).map(|m| json!({
                 "id": m.id, "role": m.role, "content": m.content, "status": m.status, "stopReason": m.stop_reason,
                 "model": m.model, "inputTokens": m.input_tokens, "outputTokens": m.output_tokens,
-                "contextUsed": m.context_used, "createdAt": m.created_at,
+                "contextUsed": m.context_used, "toolCalls": m.tool_calls, "createdAt": m.created_at,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "memories": memories.iter().map(|m| json!({

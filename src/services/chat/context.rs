@@ -164,8 +164,9 @@ pub async fn assemble(
     }
 
     let summary = conversation.summary.as_deref().filter(|s| !s.trim().is_empty());
+    let tools = state.config.chat.memory_tools;
     let system = loop {
-        let system = system_blocks(user, &style, &preferences, &core_memories, &interests, &memories, summary);
+        let system = system_blocks(user, tools, &style, &preferences, &core_memories, &interests, &memories, summary);
         let tokens: usize = system.iter().map(|b| estimate_tokens(&b.text)).sum();
         if tokens <= SYSTEM_TOKEN_BUDGET {
             break system;
@@ -205,8 +206,10 @@ pub async fn assemble(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn system_blocks(
     user: &user::Model,
+    memory_tools: bool,
     style: &[StyleValue],
     preferences: &[preference::Model],
     core_memories: &[memory::Model],
@@ -221,6 +224,15 @@ fn system_blocks(
          conversations and adapt to how they like to be helped. Be accurate and honest, and say \
          so when you are unsure."
     );
+    if memory_tools {
+        stable.push_str(
+            "\n\nYou have tools for your long-term memory of the user. When what you are given below \
+             does not hold what they ask about, look with search_memories before saying you do not \
+             know. Save lasting facts they tell you with remember; correct or drop outdated ones \
+             with update_memory or forget_memory (their ids come from search_memories). Do not \
+             save small talk.",
+        );
+    }
     let instructions: Vec<&str> = style.iter().filter_map(StyleValue::instruction).collect();
     if !instructions.is_empty() {
         stable.push_str("\n\nHow this user likes answers (learned from their messages and ratings):");
@@ -266,7 +278,7 @@ fn system_blocks(
 /// Turns as Messages API messages: starting with the user, alternating roles (adjacent turns of
 /// one role, e.g. after an answer that failed before any text, are joined).
 fn to_messages(turns: &[Turn]) -> Vec<ChatMessage> {
-    let mut messages: Vec<ChatMessage> = Vec::new();
+    let mut messages: Vec<(Role, String)> = Vec::new();
     for turn in turns.iter().filter(|t| !t.content.trim().is_empty()) {
         let role = match turn.role {
             MessageRole::User => Role::User,
@@ -276,14 +288,14 @@ fn to_messages(turns: &[Turn]) -> Vec<ChatMessage> {
             continue;
         }
         match messages.last_mut() {
-            Some(last) if last.role == role => {
-                last.content.push_str("\n\n");
-                last.content.push_str(&turn.content);
+            Some((last_role, content)) if *last_role == role => {
+                content.push_str("\n\n");
+                content.push_str(&turn.content);
             }
-            _ => messages.push(ChatMessage { role, content: turn.content.clone() }),
+            _ => messages.push((role, turn.content.clone())),
         }
     }
-    messages
+    messages.into_iter().map(|(role, content)| ChatMessage::text(role, content)).collect()
 }
 
 #[cfg(test)]
@@ -306,10 +318,7 @@ mod tests {
         let messages = to_messages(&turns);
         assert_eq!(
             messages,
-            [
-                ChatMessage { role: Role::User, content: "hi\n\nanyone there?".into() },
-                ChatMessage { role: Role::Assistant, content: "yes".into() },
-            ]
+            [ChatMessage::text(Role::User, "hi\n\nanyone there?"), ChatMessage::text(Role::Assistant, "yes"),]
         );
     }
 }

@@ -50,11 +50,8 @@ pub async fn update_summary(state: &AppState, conversation_id: Uuid) -> anyhow::
         "Current summary:\n{}\n\nNew turns:\n{transcript}",
         conversation.summary.as_deref().unwrap_or("(none yet)")
     );
-    let mut request = MessagesRequest::new(
-        state.config.anthropic.model.clone(),
-        1024,
-        vec![ChatMessage { role: Role::User, content: prompt }],
-    );
+    let mut request =
+        MessagesRequest::new(state.config.anthropic.model.clone(), 1024, vec![ChatMessage::text(Role::User, prompt)]);
     request.purpose = "summary";
     request.user = Some(conversation.user_id);
     request.system = vec![SystemBlock::text(
@@ -103,6 +100,7 @@ mod tests {
             cache_creation_input_tokens: None,
             error_code: None,
             context_used: None,
+            tool_calls: None,
             created_at: now,
             updated_at: now,
         }

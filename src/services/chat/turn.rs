@@ -5,6 +5,14 @@
 //! caller goes away (unsubscribe, disconnect), the upstream request is dropped at once and the
 //! partial answer is kept as INTERRUPTED. Whatever happens, the assistant message ends in a
 //! final state (COMPLETE, FAILED or INTERRUPTED) with what arrived.
+//!
+//! With memory tools on (`CHAT_MEMORY_TOOLS`), an answer may take rounds: Claude calls a tool,
+//! the turn runs it for the caller (`tools`), tells the caller (`ToolUse`), and sends the result
+//! back in a follow-up request whose answer streams on into the same channel. Every round goes
+//! through the one `AnthropicClient::stream` (its retries before the first event, its counting).
+//! After `CHAT_MAX_TOOL_ROUNDS` rounds the last request forbids tools (`tool_choice: none`), so
+//! the answer ends with what it has. Text already shown is never sent again: a later round that
+//! fails keeps everything before it as the partial answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,22 +21,28 @@ use entity::enums::{MessageRole, MessageStatus};
 use entity::{conversation, message, prelude::*, user};
 use futures::StreamExt as _;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use super::tools::{self, MEMORY_TOOLS};
 use super::{context, conversations, summary, window};
 use crate::db::{begin_write, new_id, now};
 use crate::error::{AppError, AppResult};
-use crate::llm::{Accumulated, CompletedMessage, LlmError, MessageAccumulator, MessagesRequest};
+use crate::llm::{
+    Accumulated, ChatMessage, CompletedMessage, InputBlock, LlmError, MessageAccumulator, MessagesRequest, Role,
+    ToolChoice, Usage,
+};
 use crate::services::account::auth;
 use crate::services::learning;
+use crate::services::learning::extraction::TurnFindings;
 use crate::services::memory::retrieval::ScoredMemory;
 use crate::state::AppState;
 use crate::store::ShortTermStore;
 
-/// What the caller of a turn sees, in order: `Started`, any number of `Delta`, then one of
-/// `Completed` or `Failed`.
+/// What the caller of a turn sees, in order: `Started`, any number of `Delta` and `ToolUse`, then
+/// one of `Completed` or `Failed`.
 #[derive(Debug)]
 pub enum ChatEvent {
     Started {
@@ -36,6 +50,8 @@ pub enum ChatEvent {
         assistant_message_id: Uuid,
     },
     Delta(String),
+    /// Claude used a memory tool, and this is what came of it.
+    ToolUse(ToolCallRecord),
     Completed {
         message: message::Model,
     },
@@ -44,6 +60,16 @@ pub enum ChatEvent {
         error: AppError,
         partial: Option<message::Model>,
     },
+}
+
+/// One tool call of an answer, as the caller is shown it and the answer records it.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ToolCallRecord {
+    pub name: String,
+    pub input: serde_json::Value,
+    /// In words for the user: "searched memories for 'x': 3 found".
+    pub result: String,
+    pub is_error: bool,
 }
 
 /// How many events may wait for a slow reader before the upstream read pauses.
@@ -223,6 +249,7 @@ fn new_message(
         cache_creation_input_tokens: Set(None),
         error_code: Set(None),
         context_used: Set(None),
+        tool_calls: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -245,8 +272,37 @@ struct ActiveTurn {
     sender: mpsc::Sender<ChatEvent>,
     /// When the turn was asked for (time to first token counts from it).
     began: Instant,
-    /// Where the memories the context found go, for the message's learning.
-    found_sender: Option<oneshot::Sender<Vec<ScoredMemory>>>,
+    /// Where what the turn found and saved goes, for the message's learning.
+    found_sender: Option<oneshot::Sender<TurnFindings>>,
+}
+
+/// The answer across its rounds.
+#[derive(Default)]
+struct Answer {
+    /// Text as shown (every round's), the last round's model, id and stop reason, and the usage
+    /// of all rounds added up (each round is a call of its own).
+    message: CompletedMessage,
+    tool_calls: Vec<ToolCallRecord>,
+    /// Whether a tool stored, changed or retired a memory.
+    changed_memory: bool,
+}
+
+impl Answer {
+    fn add_round(&mut self, round: &CompletedMessage) {
+        if round.id.is_empty() {
+            return;
+        }
+        let (total, this) = (&mut self.message.usage, round.usage);
+        *total = Usage {
+            input_tokens: total.input_tokens + this.input_tokens,
+            output_tokens: total.output_tokens + this.output_tokens,
+            cache_read_input_tokens: total.cache_read_input_tokens + this.cache_read_input_tokens,
+            cache_creation_input_tokens: total.cache_creation_input_tokens + this.cache_creation_input_tokens,
+        };
+        self.message.id = round.id.clone();
+        self.message.model = round.model.clone();
+        self.message.stop_reason = round.stop_reason.clone();
+    }
 }
 
 impl ActiveTurn {
@@ -256,19 +312,16 @@ impl ActiveTurn {
             assistant_message_id: self.assistant_message.id,
         };
         if self.sender.send(started).await.is_err() {
-            self.finish(&MessageAccumulator::default(), Ending::Interrupted, None).await;
+            self.finish(Answer::default(), Ending::Interrupted, None, None).await;
             return;
         }
-        let (request, context_used) =
+        let (mut request, context_used, related) =
             match context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content, false)
                 .await
             {
                 Ok(context) => {
-                    if let Some(found_sender) = self.found_sender.take() {
-                        let _ = found_sender.send(context.related.clone());
-                    }
                     let used = context.describe();
-                    let request = MessagesRequest {
+                    let mut request = MessagesRequest {
                         system: context.system,
                         metadata: Some(serde_json::json!({ "user_id": self.user.id })),
                         user: Some(self.user.id),
@@ -278,20 +331,107 @@ impl ActiveTurn {
                             context.messages,
                         )
                     };
-                    (request, Some(used))
+                    if self.state.config.chat.memory_tools {
+                        request.tools = MEMORY_TOOLS.clone();
+                    }
+                    (request, Some(used), context.related)
                 }
                 Err(error) => {
                     self.fail_internally(error, "could not assemble the context").await;
                     return;
                 }
             };
-        let mut accumulator = MessageAccumulator::default();
-        let ending = self.relay(&request, &mut accumulator).await;
-        self.finish(&accumulator, ending, context_used).await;
+        let mut answer = Answer::default();
+        let ending = self.converse(&mut request, &mut answer).await;
+        self.finish(answer, ending, context_used, Some(related)).await;
     }
 
-    /// Streams the answer to the caller as it arrives; returns how it ended.
-    async fn relay(&self, request: &MessagesRequest, accumulator: &mut MessageAccumulator) -> Ending {
+    /// The answer's rounds: each streamed to the caller; tool calls run and their results sent
+    /// back, until Claude answers without tools or the round cap makes it.
+    async fn converse(&self, request: &mut MessagesRequest, answer: &mut Answer) -> Ending {
+        let max_rounds = self.state.config.chat.max_tool_rounds;
+        let mut round = 0;
+        loop {
+            let mut accumulator = MessageAccumulator::default();
+            let ending = self.relay(request, &mut accumulator, answer).await;
+            let reply = accumulator.into_message();
+            answer.add_round(&reply);
+            if !matches!(ending, Ending::Complete) {
+                return ending;
+            }
+            let wants_tools = reply.stop_reason.as_deref() == Some("tool_use") && !reply.tool_calls.is_empty();
+            if !wants_tools || request.tools.is_empty() || round >= max_rounds {
+                return Ending::Complete;
+            }
+            round += 1;
+            metrics::counter!("chat_tool_rounds_total").increment(1);
+            let mut asked = Vec::new();
+            if !reply.text.is_empty() {
+                asked.push(InputBlock::Text { text: reply.text.clone() });
+            }
+            let mut results = Vec::new();
+            for call in &reply.tool_calls {
+                asked.push(InputBlock::ToolUse {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    input: tools::input_for_replay(call),
+                });
+                let outcome = match self.run_tool(call).await {
+                    Ok(outcome) => outcome,
+                    Err(ending) => return ending,
+                };
+                metrics::counter!("chat_tool_calls_total", "tool" => tool_label(&call.name), "error" => outcome.is_error.to_string())
+                    .increment(1);
+                answer.changed_memory |= outcome.changed_memory;
+                let record = ToolCallRecord {
+                    name: call.name.clone(),
+                    input: call.input.clone(),
+                    result: outcome.summary,
+                    is_error: outcome.is_error,
+                };
+                answer.tool_calls.push(record.clone());
+                if self.sender.send(ChatEvent::ToolUse(record)).await.is_err() {
+                    return Ending::Interrupted;
+                }
+                results.push(InputBlock::ToolResult {
+                    tool_use_id: call.id.clone(),
+                    content: outcome.for_claude,
+                    is_error: outcome.is_error,
+                });
+            }
+            request.messages.push(ChatMessage::blocks(Role::Assistant, asked));
+            request.messages.push(ChatMessage::blocks(Role::User, results));
+            if round >= max_rounds {
+                // The definitions stay (the history holds tool calls, and the cached prefix
+                // holds them), but this answer must end now.
+                request.tool_choice = Some(ToolChoice::None);
+            }
+        }
+    }
+
+    /// Runs one tool call in a task of its own, so a write it began completes (and reaches the
+    /// index and `memoryEvents`) even when the caller leaves meanwhile; the turn does not wait
+    /// for it then.
+    async fn run_tool(&self, call: &crate::llm::ToolCall) -> Result<tools::ToolOutcome, Ending> {
+        let (state, user_id, message_id, call) = (self.state.clone(), self.user.id, self.user_message.id, call.clone());
+        let task = tokio::spawn(async move { tools::run(&state, user_id, message_id, &call).await }.in_current_span());
+        tokio::select! {
+            biased;
+            () = self.sender.closed() => Err(Ending::Interrupted),
+            () = self.state.lifecycle.ending.cancelled() => Err(Ending::Failed(AppError::ShuttingDown)),
+            outcome = task => outcome.map_err(|error| {
+                Ending::Failed(anyhow::anyhow!("a memory tool task ended abnormally: {error}").into())
+            }),
+        }
+    }
+
+    /// Streams one round of the answer to the caller as it arrives; returns how it ended.
+    async fn relay(
+        &self,
+        request: &MessagesRequest,
+        accumulator: &mut MessageAccumulator,
+        answer: &mut Answer,
+    ) -> Ending {
         let sender = &self.sender;
         let ending = &self.state.lifecycle.ending;
         let mut stream = tokio::select! {
@@ -319,12 +459,20 @@ impl ActiveTurn {
             };
             match accumulator.apply(&event) {
                 Ok(Accumulated::Text(text)) => {
+                    let mut shown = String::new();
                     if first_text {
                         first_text = false;
-                        metrics::histogram!("chat_time_to_first_token_seconds").record(self.began.elapsed());
+                        if answer.message.text.is_empty() {
+                            metrics::histogram!("chat_time_to_first_token_seconds").record(self.began.elapsed());
+                        } else {
+                            // A later round goes on after a tool call: a paragraph of its own.
+                            shown.push_str("\n\n");
+                        }
                     }
+                    shown.push_str(text);
+                    answer.message.text.push_str(&shown);
                     let relayed = Instant::now();
-                    if sender.send(ChatEvent::Delta(text.to_owned())).await.is_err() {
+                    if sender.send(ChatEvent::Delta(shown)).await.is_err() {
                         return Ending::Interrupted;
                     }
                     metrics::histogram!("chat_delta_relay_seconds").record(relayed.elapsed());
@@ -337,8 +485,19 @@ impl ActiveTurn {
 
     /// Stores the answer in its final state, with what its context used, and tells the caller
     /// (if still there).
-    async fn finish(&self, accumulator: &MessageAccumulator, ending: Ending, context_used: Option<serde_json::Value>) {
-        let answer = accumulator.message();
+    async fn finish(
+        &mut self,
+        answer: Answer,
+        ending: Ending,
+        context_used: Option<serde_json::Value>,
+        related: Option<Vec<ScoredMemory>>,
+    ) {
+        // Without a context (the caller left at once), learning looks the memories up itself.
+        if let (Some(found_sender), Some(related)) = (self.found_sender.take(), related) {
+            let _ = found_sender.send(TurnFindings { related, memory_changed: answer.changed_memory });
+        }
+        let Answer { message: answer, tool_calls, .. } = answer;
+        let answer = &answer;
         let status = match &ending {
             Ending::Complete => MessageStatus::Complete,
             Ending::Failed(_) => MessageStatus::Failed,
@@ -350,7 +509,7 @@ impl ActiveTurn {
         if matches!(ending, Ending::Interrupted) {
             tracing::info!(received_chars = answer.text.len(), "the caller left; answer kept as interrupted");
         }
-        let stored = match self.store_answer(answer, status, &ending, context_used).await {
+        let stored = match self.store_answer(answer, &tool_calls, status, &ending, context_used).await {
             Ok(stored) => stored,
             Err(error) => {
                 self.fail_internally(error, "could not store the answer").await;
@@ -388,6 +547,7 @@ impl ActiveTurn {
     async fn store_answer(
         &self,
         answer: &CompletedMessage,
+        tool_calls: &[ToolCallRecord],
         status: MessageStatus,
         ending: &Ending,
         context_used: Option<serde_json::Value>,
@@ -410,6 +570,11 @@ impl ActiveTurn {
             _ => None,
         });
         row.context_used = Set(context_used);
+        row.tool_calls = Set(if tool_calls.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_value(tool_calls).map_err(anyhow::Error::from)?)
+        });
         row.updated_at = Set(now());
         Ok(row.update(&self.state.db).await?)
     }
@@ -440,7 +605,7 @@ pub async fn send_message(
     while let Some(event) = events.recv().await {
         match event {
             ChatEvent::Started { user_message: message, .. } => user_message = Some(message),
-            ChatEvent::Delta(_) => {}
+            ChatEvent::Delta(_) | ChatEvent::ToolUse(_) => {}
             ChatEvent::Completed { message } => {
                 let user_message = user_message.ok_or_else(|| anyhow::anyhow!("turn completed before it started"))?;
                 return Ok((user_message, message));
@@ -449,6 +614,17 @@ pub async fn send_message(
         }
     }
     Err(anyhow::anyhow!("the chat turn ended without an outcome").into())
+}
+
+/// A tool's name as a metrics label: the known ones, else `other` (a model can make names up).
+fn tool_label(name: &str) -> &'static str {
+    match name {
+        tools::SEARCH_MEMORIES => tools::SEARCH_MEMORIES,
+        tools::REMEMBER => tools::REMEMBER,
+        tools::UPDATE_MEMORY => tools::UPDATE_MEMORY,
+        tools::FORGET_MEMORY => tools::FORGET_MEMORY,
+        _ => "other",
+    }
 }
 
 /// Answers left STREAMING by a process that died mid-turn. No live turn runs this long (the

@@ -9,12 +9,20 @@
 //!    UPDATE an existing one (the old text stays in its history), DELETE one that no longer holds
 //!    (retired with its validity dates, still readable), or NOOP.
 //!
+//! The Claude call costs, so it runs only when it can add something: not when the turn's own
+//! memory tools already changed the memories, and not for messages with nothing about the user
+//! in them (a cheap gate: `says_something_about_the_user`). A user's messages that arrive close
+//! together are read in one call (a short per-user queue, `MEMORY_EXTRACTION_DEBOUNCE_MS`), by
+//! `MEMORY_EXTRACTION_MODEL` (a Haiku-class model), with a prompt and a tool definition that
+//! never change, marked for the prompt cache.
+//!
 //! Everything is stored through `memory::memories`, so duplicates are never stored twice and
 //! every change reaches the index and `memoryEvents`. How the user wants to be helped (the name
 //! to use, diet, units, language) is a preference (`signals::stated_preferences`), not a memory:
 //! each statement has one owner, and the prompt states it once.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use entity::enums::{MemoryCategory, MemorySource};
 use entity::{memory, message, prelude::*};
@@ -23,9 +31,11 @@ use sea_orm::{ColumnTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::oneshot;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::llm::{ChatMessage, MessagesRequest, Role, SystemBlock, Tool, ToolChoice};
+use crate::services::learning::signals;
 use crate::services::memory::memories::{self, MemoryChanges, NewMemory};
 use crate::services::memory::retrieval::{self, RELATED_MEMORIES, ScoredMemory};
 use crate::state::AppState;
@@ -91,25 +101,181 @@ pub fn candidates(message: &str) -> Vec<Candidate> {
     found
 }
 
-/// The memories the chat turn found related to the message, once its context is assembled. When
-/// the turn ends before that (the sender is dropped), extraction searches by itself.
-pub type Related = oneshot::Receiver<Vec<ScoredMemory>>;
+/// What the chat turn learned about the message by answering it.
+#[derive(Debug, Default)]
+pub struct TurnFindings {
+    /// The memories found related to the message (best first).
+    pub related: Vec<ScoredMemory>,
+    /// Whether Claude's memory tools stored, changed or retired a memory during the turn.
+    pub memory_changed: bool,
+}
 
-/// Learns from a user's message: the rules first, then Claude when it is configured.
-pub async fn learn_from_message(state: &AppState, message: &message::Model, related: Related) {
-    let (user_id, message_id, message) = (message.user_id, message.id, message.content.as_str());
+/// What the turn found, once it has ended. When it ends before its context was assembled (the
+/// sender is dropped), extraction searches by itself.
+pub type Related = oneshot::Receiver<TurnFindings>;
+
+/// What the rules find in a user's message, stored.
+pub async fn learn_by_rules(state: &AppState, message: &message::Model) {
     // A message of many "I prefer ..." sentences must not become as many memories.
     let most = state.config.limits.quotas.extracted_memories_per_message;
-    for candidate in candidates(message).into_iter().take(most) {
-        if let Err(error) = store_rule_candidate(state, user_id, message_id, &candidate).await {
+    for candidate in candidates(&message.content).into_iter().take(most) {
+        if let Err(error) = store_rule_candidate(state, message.user_id, message.id, &candidate).await {
             tracing::warn!(error = format!("{error:#}"), "could not store a memory a rule found");
         }
     }
-    if state.config.anthropic.api_key.is_some()
-        && state.config.memory_extraction_llm
-        && let Err(error) = extract_with_claude(state, user_id, message_id, message, related).await
+}
+
+/// Whether a message may tell something lasting about its writer. What surely does not: two words
+/// or fewer ("thanks!"), questions that start like a question ("and in Python?", "what does my
+/// brother do?": asking about what is stored adds nothing to it), and requests ("explain the
+/// borrow checker"). A statement with a first person or a possessive does, as does any other
+/// statement of three words or more ("Declan is coming home for Christmas!"), a question that
+/// is not phrased as one ("any tips for my first marathon?") and anything not in English (the
+/// cues here are English).
+pub fn says_something_about_the_user(message: &str) -> bool {
+    static POSSESSIVE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:my|mine|myself|our|ours|we're|we've|i'm|i’m|i've|i’ve)\b")
+            .expect("the gate's patterns are valid")
+    });
+    static FIRST_PERSON: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)(?:^|[^a-z'’])(?:i|we)\s+\w").expect("the gate's patterns are valid"));
+    static REQUEST: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^(?:tell|explain|write|show|give|help|list|translate|summari[sz]e|make|find|describe|compare|suggest|recommend|please|can|could|would|thanks|thank|ok|okay|great|cool|nice|and|so|what|how|why|which|who|when|where)\b",
+        )
+        .expect("the gate's patterns are valid")
+    });
+    static QUESTION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^(?:what|what's|whats|which|who|who's|whom|whose|when|where|where's|why|how|how's|is|are|do|does|did|can|could|should|would|will)\b",
+        )
+        .expect("the gate's patterns are valid")
+    });
+    if message.split_whitespace().count() <= 2 {
+        return false;
+    }
+    if signals::language(message).is_some_and(|language| language != "English") {
+        return true;
+    }
+    message.split_inclusive(['.', '!', '?', '\n']).map(str::trim).filter(|s| !s.is_empty()).any(|sentence| {
+        if sentence.ends_with('?') {
+            POSSESSIVE.is_match(sentence) && !QUESTION.is_match(sentence)
+        } else {
+            POSSESSIVE.is_match(sentence)
+                || FIRST_PERSON.is_match(sentence)
+                || (sentence.split_whitespace().count() >= 3 && !REQUEST.is_match(sentence))
+        }
+    })
+}
+
+/// Why Claude is not asked about a message, if it is not.
+fn skip_reason(state: &AppState, message: &str, findings: Option<&TurnFindings>) -> Option<&'static str> {
+    if state.config.anthropic.api_key.is_none() || !state.config.memory_extraction_llm {
+        return Some("disabled");
+    }
+    if findings.is_some_and(|f| f.memory_changed) {
+        return Some("saved_by_tools");
+    }
+    if !says_something_about_the_user(message) {
+        return Some("nothing_about_the_user");
+    }
+    None
+}
+
+/// Queues a user's message for Claude's extraction when it can add something. The receiver
+/// answers once the batch the message went into has been read; `None` when Claude is not asked.
+pub fn queue_for_claude(
+    state: &AppState,
+    message: &message::Model,
+    findings: Option<TurnFindings>,
+) -> Option<oneshot::Receiver<()>> {
+    if let Some(reason) = skip_reason(state, &message.content, findings.as_ref()) {
+        metrics::counter!("memory_extraction_skipped_total", "reason" => reason).increment(1);
+        return None;
+    }
+    let (done, finished) = oneshot::channel();
+    let queued =
+        Queued { message_id: message.id, text: message.content.clone(), related: findings.map(|f| f.related), done };
     {
-        tracing::warn!(error = format!("{error:#}"), "memory extraction by Claude failed; the rules' memories stand");
+        let mut queues = QUEUES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match queues.get_mut(&message.user_id) {
+            Some(queue) if queue.len() >= MAX_QUEUED => {
+                metrics::counter!("memory_extraction_skipped_total", "reason" => "queue_full").increment(1);
+                tracing::warn!("too many messages wait for memory extraction; this one is left to the rules");
+                return None;
+            }
+            Some(queue) => queue.push(queued),
+            None => {
+                queues.insert(message.user_id, vec![queued]);
+                let (state, user_id) = (state.clone(), message.user_id);
+                tokio::spawn(extract_batches(state, user_id).in_current_span());
+            }
+        }
+    }
+    Some(finished)
+}
+
+/// A message waiting for extraction.
+struct Queued {
+    message_id: Uuid,
+    text: String,
+    related: Option<Vec<ScoredMemory>>,
+    done: oneshot::Sender<()>,
+}
+
+/// Messages per extraction call at most.
+const MAX_BATCH: usize = 8;
+/// Messages of one user that may wait; beyond, the rules alone learn from a message.
+const MAX_QUEUED: usize = 32;
+
+/// The messages waiting, per user; a user is in it while a worker (`extract_batches`) runs for
+/// them. Keyed by user id, which is unique across every app in the process.
+static QUEUES: LazyLock<Mutex<HashMap<Uuid, Vec<Queued>>>> = LazyLock::new(Mutex::default);
+
+/// Reads a user's waiting messages in batches: waits a moment for more to arrive, takes up to
+/// `MAX_BATCH`, asks Claude once; ends when none are left. It takes no lock: the learning of the
+/// batch's first message holds the user's learning lock while it waits for the batch.
+async fn extract_batches(state: AppState, user_id: Uuid) {
+    /// Should the worker end abnormally (a panic), the user's queue goes with it: the messages
+    /// in it are answered (their senders dropped) and the next message starts a new worker.
+    struct Leaving(Option<Uuid>);
+    impl Drop for Leaving {
+        fn drop(&mut self) {
+            if let Some(user_id) = self.0.take() {
+                QUEUES.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&user_id);
+            }
+        }
+    }
+    let mut leaving = Leaving(Some(user_id));
+    loop {
+        if !state.config.memory_extraction_debounce.is_zero() {
+            tokio::time::sleep(state.config.memory_extraction_debounce).await;
+        }
+        let batch: Vec<Queued> = {
+            let mut queues = QUEUES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Some(queue) = queues.get_mut(&user_id) else {
+                leaving.0 = None;
+                return;
+            };
+            if queue.is_empty() {
+                queues.remove(&user_id);
+                leaving.0 = None;
+                return;
+            }
+            let take = queue.len().min(MAX_BATCH);
+            queue.drain(..take).collect()
+        };
+        metrics::histogram!("memory_extraction_batch_messages").record(batch.len() as f64);
+        if let Err(error) = extract_with_claude(&state, user_id, &batch).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                messages = batch.len(),
+                "memory extraction by Claude failed; the rules' memories stand"
+            );
+        }
+        for queued in batch {
+            let _ = queued.done.send(());
+        }
     }
 }
 
@@ -145,21 +311,23 @@ async fn store_rule_candidate(
 const TOOL_NAME: &str = "update_memories";
 
 const EXTRACTION_PROMPT: &str = "You maintain the long-term memory of a personal assistant about its user. \
-Read the user's newest message and decide what, if anything, is worth remembering across conversations: \
+Read the user's newest messages and decide what, if anything, is worth remembering across conversations: \
 lasting facts about the user and their world, preferences, goals, relationships and notable events. Ignore \
 small talk, questions with nothing about the user, and things only relevant to the current task. \
 Write each memory as a short third-person statement (\"Has a daughter named Mia\"). \
 Compare with the numbered memories already stored and choose one action per memory: \
-ADD a new memory; UPDATE an existing one (give its number and the new full text) when the message refines or \
-changes it; DELETE an existing one (give its number) when the message says it no longer holds; NOOP when it \
-is already stored as it is. Never store the same thing twice. Also list preferences the message states \
-about how the user wants to be helped (diet, language, units, ...). Call the tool once; empty lists are fine.";
+ADD a new memory; UPDATE an existing one (give its number and the new full text) when a message refines or \
+changes it; DELETE an existing one (give its number) when a message says it no longer holds; NOOP when it \
+is already stored as it is. When messages disagree, the later one holds. Never store the same thing twice. \
+Also list preferences the messages state about how the user wants to be helped (diet, language, units, ...). \
+Call the tool once; empty lists are fine.";
 
-fn extraction_tool() -> Tool {
-    Tool {
-        name: TOOL_NAME.into(),
-        description: "Record the memory changes this message calls for.".into(),
-        input_schema: json!({
+/// Built once: the same bytes in every request, for the prompt cache.
+static EXTRACTION_TOOL: LazyLock<Tool> = LazyLock::new(|| {
+    Tool::new(
+        TOOL_NAME,
+        "Record the memory changes these messages call for.",
+        json!({
             "type": "object",
             "properties": {
                 "operations": {
@@ -202,8 +370,10 @@ fn extraction_tool() -> Tool {
             },
             "required": ["operations"]
         }),
-    }
-}
+    )
+    // The last (only) tool: the definition is a prefix the prompt cache can keep.
+    .cached()
+});
 
 /// One action Claude chose.
 #[derive(Debug, Deserialize, PartialEq)]
@@ -244,17 +414,22 @@ fn category(name: Option<&str>) -> Option<MemoryCategory> {
     })
 }
 
-async fn extract_with_claude(
-    state: &AppState,
-    user_id: Uuid,
-    message_id: Uuid,
-    message: &str,
-    related: Related,
-) -> anyhow::Result<()> {
-    let similar = match related.await {
-        Ok(found) => found,
-        Err(_) => retrieval::search(state, user_id, message, RELATED_MEMORIES).await?,
-    };
+async fn extract_with_claude(state: &AppState, user_id: Uuid, batch: &[Queued]) -> anyhow::Result<()> {
+    let Some(last) = batch.last() else { return Ok(()) };
+    let message_id = last.message_id;
+    // The memories related to any message of the batch, each once, best first per message.
+    let mut similar: Vec<ScoredMemory> = Vec::new();
+    for queued in batch {
+        let found = match &queued.related {
+            Some(found) => found.clone(),
+            None => retrieval::search(state, user_id, &queued.text, RELATED_MEMORIES).await?,
+        };
+        for memory in found {
+            if !similar.iter().any(|m| m.memory.id == memory.memory.id) {
+                similar.push(memory);
+            }
+        }
+    }
     let mut known = String::new();
     for (n, found) in similar.iter().enumerate() {
         known.push_str(&format!("[{}] {}\n", n + 1, found.memory.content));
@@ -262,17 +437,21 @@ async fn extract_with_claude(
     if known.is_empty() {
         known.push_str("(none)\n");
     }
-    let prompt =
-        format!("Memories already stored:\n{known}\nThe user's newest message:\n<message>\n{message}\n</message>");
+    let heading =
+        if batch.len() == 1 { "The user's newest message" } else { "The user's newest messages, oldest first" };
+    let mut prompt = format!("Memories already stored:\n{known}\n{heading}:");
+    for queued in batch {
+        prompt.push_str(&format!("\n<message>\n{}\n</message>", queued.text));
+    }
     let mut request = MessagesRequest::new(
-        state.config.anthropic.model.clone(),
+        state.config.memory_extraction_model.clone(),
         1024,
-        vec![ChatMessage { role: Role::User, content: prompt }],
+        vec![ChatMessage::text(Role::User, prompt)],
     );
     request.purpose = "extraction";
     request.user = Some(user_id);
-    request.system = vec![SystemBlock::text(EXTRACTION_PROMPT)];
-    request.tools = vec![extraction_tool()];
+    request.system = vec![SystemBlock::text(EXTRACTION_PROMPT).cached()];
+    request.tools = vec![EXTRACTION_TOOL.clone()];
     request.tool_choice = Some(ToolChoice::Tool { name: TOOL_NAME.into() });
     request.metadata = Some(json!({ "user_id": user_id }));
     let reply = state.llm.complete(&request).await?;
@@ -414,6 +593,33 @@ mod tests {
         // Stated once, as a preference (`signals::stated_preferences`), not also as a memory.
         assert!(contents("please call me Addie").is_empty());
         assert!(contents("I am a Vegetarian, so no meat").is_empty());
+    }
+
+    #[test]
+    fn the_gate_lets_through_what_may_tell_about_the_user() {
+        for message in [
+            "My sister Eva is getting married in June.",
+            "I moved to Lisbon last year",
+            "Any tips for my first marathon?",
+            "Declan is coming home from Boston for Christmas!",
+            "We're expecting a baby in March!",
+            "Ich wohne mit der Katze und dem Hund in Berlin, das ist schön.",
+            "Thanks! I have a dentist appointment on Friday.",
+        ] {
+            assert!(says_something_about_the_user(message), "{message}");
+        }
+        for message in [
+            "thanks!",
+            "ok cool",
+            "and in Python?",
+            "How do I reverse a list in Rust?",
+            "Can I use a HashMap here?",
+            "Explain the borrow checker in simple terms.",
+            "Tell me a joke about cats",
+            "What does my brother do for work?",
+        ] {
+            assert!(!says_something_about_the_user(message), "{message}");
+        }
     }
 
     #[test]

@@ -13,10 +13,18 @@ use crate::error::AppResult;
 use crate::state::AppState;
 
 /// Everything a user's message teaches. Runs in the background after the message is stored;
-/// `related` brings the memories the turn found for the message (see `extraction`).
-pub async fn after_user_message(state: &AppState, message: &message::Model, related: extraction::Related) {
+/// `findings` brings what the turn found and saved, once it has ended (see `extraction`).
+/// Messages are learned from one at a time, in order, under the user's lock; a message is queued
+/// for Claude's extraction before that lock is taken, so a burst of them is read in one call. Once
+/// a message is counted (`message_count`), everything it teaches is stored.
+pub async fn after_user_message(state: &AppState, message: &message::Model, findings: extraction::Related) {
+    let findings = findings.await.ok();
+    let extracted = extraction::queue_for_claude(state, message, findings);
     let _turn = state.learning_locks.lock(message.user_id).await;
-    extraction::learn_from_message(state, message, related).await;
+    extraction::learn_by_rules(state, message).await;
+    if let Some(extracted) = extracted {
+        let _ = extracted.await;
+    }
     if let Err(error) = learn_habits_and_style(state, message).await {
         tracing::warn!(error = format!("{error:#}"), "could not learn from a message");
     }
