@@ -25,6 +25,7 @@ crate::on_both_backends!(
 );
 crate::on_both_backends!(with [("CHAT_MAX_TOOL_ROUNDS", "2")] a_model_that_calls_tools_forever_is_made_to_finish);
 crate::on_both_backends!(with [("CHAT_MEMORY_TOOLS", "false")] without_tools_the_request_offers_none);
+crate::on_both_backends!(with [("CLAUDE_CALLS_PER_DAY", "3"), ("MEMORY_EXTRACTION", "rules")] every_round_counts_against_the_budget);
 crate::on_both_backends!(with [("MEMORY_EXTRACTION_DEBOUNCE_MS", "3000")] a_burst_of_messages_is_extracted_in_one_call);
 
 const CHAT: &str = "subscription($c: ID!, $m: String!) { chat(input: {conversationId: $c, message: $m}) {
@@ -439,6 +440,34 @@ async fn without_tools_the_request_offers_none(app: TestApp) {
     assert_eq!(typename(events.last().unwrap()), "ChatCompleted");
     let request = app.anthropic.stream_requests().pop().unwrap();
     assert!(request.body.get("tools").is_none(), "{}", request.body);
+}
+
+/// A tool round is a Claude call like any other: the user's usage counts each one, and a round
+/// over the budget is not made (the answer ends RATE_LIMITED, what it said so far kept).
+async fn every_round_counts_against_the_budget(app: TestApp) {
+    let (_, key) = app.create_user("Ada").await;
+    let conversation = conversation(&app, &key).await;
+    let search = |id: &str| vec![Block::tool(id, "search_memories", json!({ "query": "plans" }))];
+    app.anthropic.push_stream(calls("Let me look.", search("toolu_a"), 1));
+    app.anthropic.push_stream(Reply::Stream(StreamReply::text("Nothing stored yet.")));
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "What are my plans?").await;
+    assert_eq!(typename(events.last().unwrap()), "ChatCompleted", "{events:#?}");
+    let usage = app.data(&key, "{ usage { purpose calls } }", json!({})).await;
+    assert_eq!(usage["usage"], json!([{ "purpose": "chat", "calls": 2 }]), "two rounds, two calls");
+
+    // The third call of the day is the first round of the next answer; its second round would be
+    // the fourth.
+    app.anthropic.push_stream(calls("Looking again.", search("toolu_b"), 2));
+    app.anthropic.push_stream(Reply::Stream(StreamReply::text("never sent")));
+    let events = chat(&app, Protocol::TransportWs, &key, &conversation, "And next week?").await;
+    let failed = events.last().unwrap();
+    assert_eq!(typename(failed), "ChatFailed", "{events:#?}");
+    assert_eq!(failed["code"], "RATE_LIMITED", "{failed}");
+    assert_eq!(app.anthropic.stream_requests().len(), 3, "the round over the budget was not made");
+    let answer = Message::find().all(&app.state.db).await.unwrap().into_iter().last().unwrap();
+    assert!(answer.content.starts_with("Looking again."), "the partial is kept: {:?}", answer.content);
+    let usage = app.data(&key, "{ usage { purpose calls } }", json!({})).await;
+    assert_eq!(usage["usage"], json!([{ "purpose": "chat", "calls": 3 }]));
 }
 
 /// Extraction requests made so far.
