@@ -282,7 +282,16 @@ async fn drain(lifecycle: Lifecycle, grace: Duration, shutdown: impl Future<Outp
     }
     // The last events of the answers are on their way to the sockets.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Then the sockets and event streams say goodbye, rather than drop when the process exits.
+    lifecycle.closing.cancel();
+    lifecycle.sockets.close();
+    if tokio::time::timeout(SOCKET_CLOSE_WAIT, lifecycle.sockets.wait()).await.is_err() {
+        tracing::info!(sockets = lifecycle.sockets.len(), "sockets still closing at exit");
+    }
 }
+
+/// How long the close handshakes of the open WebSockets may take at shutdown.
+const SOCKET_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Without `ADMIN_TOKEN`, a newcomer still needs a way to create the first user: a random token
 /// kept in `DATA_DIR/admin-token`, readable only by its owner, made on the first start and used

@@ -49,6 +49,11 @@ pub struct Lifecycle {
     pub turns: TaskTracker,
     /// Cancelled when the grace period is over: the answers still running end.
     pub ending: CancellationToken,
+    /// Cancelled once the answers are done: open WebSockets close with 1001 (going away) and
+    /// event streams end, so clients reconnect to another replica.
+    pub closing: CancellationToken,
+    /// The open WebSockets, waited for (briefly) before the process exits.
+    pub sockets: TaskTracker,
 }
 
 impl Lifecycle {

@@ -40,13 +40,16 @@ const NEXT: &[u8] = b"event: next\ndata: ";
 pub(super) fn stream(state: &HttpState, request: async_graphql::Request, caller: Caller) -> Response {
     let results = state.schema.execute_stream(request).boxed();
     let lost = Box::pin(access_lost(state, caller));
-    // Results until there are no more, or until the caller's access ends.
-    let results = stream::unfold(Some((results, lost)), |running| async move {
-        let (mut results, mut lost) = running?;
+    let closing = state.app.lifecycle.closing.clone();
+    // Results until there are no more, until the caller's access ends, or until the server shuts
+    // down (the client subscribes again, on another replica).
+    let results = stream::unfold(Some((results, lost, closing)), |running| async move {
+        let (mut results, mut lost, closing) = running?;
         tokio::select! {
             biased;
             () = &mut lost => Some((next(&revoked()), None)),
-            response = results.next() => response.map(|response| (next(&response), Some((results, lost)))),
+            () = closing.cancelled() => Some((next(&shutting_down()), None)),
+            response = results.next() => response.map(|response| (next(&response), Some((results, lost, closing)))),
         }
     });
     // `None` marks the end, so the keep-alive (which never ends) stops with the results.
@@ -96,6 +99,10 @@ fn revoked() -> async_graphql::Response {
     graphql::error_response(AppError::Unauthenticated(
         "the API key was revoked or its user deleted: this stream has ended",
     ))
+}
+
+fn shutting_down() -> async_graphql::Response {
+    graphql::error_response(AppError::ShuttingDown)
 }
 
 /// One result as a `next` event, serialised straight into the bytes that go out (compact JSON

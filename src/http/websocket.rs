@@ -73,10 +73,13 @@ pub(super) async fn upgrade(state: HttpState, request: Request) -> Response {
         WebSocketProtocols::GraphQLWS => Dialect::TransportWs,
         WebSocketProtocols::SubscriptionsTransportWS => Dialect::Legacy,
     };
-    upgrade.on_upgrade(move |socket| async move {
-        let _open = OpenSocket::new();
-        let _permit = permit;
-        Connection::new(state, dialect).serve(socket).await
+    let sockets = state.app.lifecycle.sockets.clone();
+    upgrade.on_upgrade(move |socket| {
+        sockets.track_future(async move {
+            let _open = OpenSocket::new();
+            let _permit = permit;
+            Connection::new(state, dialect).serve(socket).await
+        })
     })
 }
 
@@ -126,6 +129,7 @@ fn credential_from_init(payload: &Value) -> Option<String> {
 /// The close codes of graphql-transport-ws (used for the legacy protocol too).
 mod close {
     pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
     pub const INTERNAL_SERVER_ERROR: u16 = 4500;
     pub const BAD_REQUEST: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
@@ -369,7 +373,9 @@ impl Connection {
                 Idle,
                 Ping,
                 AccessLost(Result<AccessEvent, Lagged>),
+                Closing,
             }
+            let closing = self.app.lifecycle.closing.clone();
             let wake = tokio::select! {
                 message = socket.recv() => Wake::Client(message),
                 Some(event) = self.results.next(), if !self.results.is_empty() => Wake::Result(event),
@@ -377,6 +383,7 @@ impl Connection {
                 () = &mut idle => Wake::Idle,
                 _ = pings.tick() => Wake::Ping,
                 lost = access_lost(&mut self.session) => Wake::AccessLost(lost),
+                () = closing.cancelled() => Wake::Closing,
             };
             if matches!(wake, Wake::Client(_)) {
                 idle.as_mut().reset(Instant::now() + idle_timeout);
@@ -420,6 +427,9 @@ impl Connection {
                         return;
                     }
                     Step::Nothing
+                }
+                Wake::Closing => {
+                    Step::Close(close::GOING_AWAY, "Going away: this server is shutting down; reconnect".into())
                 }
                 Wake::AccessLost(Ok(event)) => self.on_access_event(event),
                 Wake::AccessLost(Err(Lagged(_))) => self.recheck().await.unwrap_or(Step::Nothing),

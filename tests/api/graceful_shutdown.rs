@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::fake_anthropic::{FakeAnthropic, Reply, StreamReply};
 use crate::helpers::ADMIN_TOKEN;
+use crate::sse_client::EventStream;
 use crate::ws::{CHAT, Frame, GqlSocket, Protocol};
 
 struct Replica {
@@ -193,5 +194,30 @@ async fn an_answer_within_the_grace_period_completes_after_sigterm() {
     assert_eq!(completed["__typename"], "ChatCompleted", "{completed}");
     assert_eq!(completed["message"]["content"], (0..15).map(|i| format!("word{i} ")).collect::<String>());
     assert_eq!(completed["message"]["status"], "COMPLETE");
+    assert_eq!(replica.exit_code().await, Some(0));
+}
+
+/// What stays open once the answers are done (a WebSocket, a `memoryEvents` stream) is closed
+/// properly, so clients reconnect elsewhere: the socket with 1001 (going away), the event stream
+/// with UNAVAILABLE and `complete`; and the process still exits 0.
+#[tokio::test]
+async fn open_sockets_and_event_streams_are_closed_at_exit() {
+    let anthropic = FakeAnthropic::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let replica = Replica::start(data.path(), &anthropic, 5).await;
+    let (key, _) = user_with_conversation(&replica).await;
+    let events = "subscription { memoryEvents { kind } }";
+    let mut socket = GqlSocket::with_key(replica.port, Protocol::TransportWs, &key).await;
+    socket.subscribe("1", events, json!({})).await;
+    let mut stream = EventStream::subscribe(&replica.client, replica.port, Some(&key), events, json!({})).await;
+
+    replica.terminate();
+    let code = tokio::time::timeout(Duration::from_secs(20), socket.close_code()).await.expect("closed in time");
+    assert_eq!(code, Some(1001), "going away");
+    let event = tokio::time::timeout(Duration::from_secs(20), stream.next_event()).await.expect("in time").unwrap();
+    assert_eq!(event.event, "next", "{event:?}");
+    let result: Value = serde_json::from_str(&event.data).unwrap();
+    assert_eq!(result["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{result}");
+    assert_eq!(stream.next_event().await.map(|e| e.event).as_deref(), Some("complete"));
     assert_eq!(replica.exit_code().await, Some(0));
 }

@@ -146,6 +146,17 @@ impl GqlSocket {
         }
     }
 
+    /// Reads until the server closes the socket; its close code (`None` when it just dropped).
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
