@@ -25,6 +25,11 @@ pub struct Model {
     pub error_code: Option<String>,
     /// What the context assembly used for this answer (memories, preferences), as JSON.
     pub context_used: Option<Json>,
+    /// A user message's place among the user's messages, in the order they were stored
+    /// (assistant messages have none): learning follows it.
+    pub seq: Option<i64>,
+    /// When learning from this user message was done (none yet: still to learn).
+    pub learned_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -7,6 +7,7 @@ mod m20261125_000001_initial;
 mod m20261125_000002_conversation_summary_through;
 mod m20261125_000003_user_memory_revision;
 mod m20261125_000004_learning;
+mod m20261201_000005_learning_order;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_conversation_summary_through::Migration),
             Box::new(m20261125_000003_user_memory_revision::Migration),
             Box::new(m20261125_000004_learning::Migration),
+            Box::new(m20261201_000005_learning_order::Migration),
         ]
     }
 }

@@ -90,7 +90,7 @@ pub fn model_dir() -> Option<String> {
 }
 
 /// A fresh, empty PostgreSQL database; returns its URL.
-async fn fresh_postgres_database(admin_url: &str) -> String {
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
     let name = format!("assistant_test_{}", Uuid::new_v4().simple());
     let admin = Database::connect(admin_url).await.expect("connect to TEST_DATABASE_URL");
     admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");

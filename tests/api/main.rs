@@ -29,6 +29,7 @@ mod persisted_queries;
 mod personalisation;
 mod personalisation_data;
 mod preferences;
+mod replicas;
 mod scenarios;
 mod schema;
 mod semantic_memory;

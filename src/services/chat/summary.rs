@@ -102,6 +102,8 @@ mod tests {
             cache_creation_input_tokens: None,
             error_code: None,
             context_used: None,
+            seq: None,
+            learned_at: None,
             created_at: now,
             updated_at: now,
         }

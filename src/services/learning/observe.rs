@@ -5,29 +5,63 @@
 use entity::enums::MessageRole;
 use entity::{message, prelude::*};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use tokio::sync::oneshot;
 
 use super::patterns::{self, Observation};
-use super::{extraction, preferences, signals, style};
+use super::{extraction, order, preferences, signals, style};
 use crate::db::{begin_write, lock_user};
 use crate::error::AppResult;
 use crate::state::AppState;
 
 /// Everything a user's message teaches. Runs in the background after the message is stored;
-/// `related` brings the memories the turn found for the message (see `extraction`).
+/// `related` brings the memories the turn found for the message (see `extraction`). Holding the
+/// user's learning lock (across replicas), it first learns the user's earlier messages nobody
+/// has learned yet, so every message is learned once and in the order it was stored.
 pub async fn after_user_message(state: &AppState, message: &message::Model, related: extraction::Related) {
-    let _turn = state.learning_locks.lock(message.user_id).await;
+    let lock = match state.learning_locks.lock(&state.db, message.user_id).await {
+        Ok(lock) => lock,
+        Err(error) => {
+            // Left unlearned: the user's next message learns it first.
+            tracing::warn!(error = format!("{error:#}"), "could not take the learning lock; learning later");
+            return;
+        }
+    };
+    match order::still_to_learn(&state.db, message).await {
+        Ok(pending) => {
+            let mut related = Some(related);
+            for pending in pending {
+                // An earlier message's turn ran elsewhere: extraction searches by itself.
+                let related = if pending.id == message.id { related.take() } else { None };
+                learn_from(state, &pending, related.unwrap_or_else(|| oneshot::channel().1)).await;
+            }
+        }
+        Err(error) => tracing::warn!(error = format!("{error:#}"), "could not find the messages still to learn"),
+    }
+    lock.release().await;
+}
+
+async fn learn_from(state: &AppState, message: &message::Model, related: extraction::Related) {
     extraction::learn_from_message(state, message, related).await;
     if let Err(error) = learn_habits_and_style(state, message).await {
         tracing::warn!(error = format!("{error:#}"), "could not learn from a message");
+        // Not tried again by every later message.
+        if let Err(error) = order::mark_learned(&state.db, message.id).await {
+            tracing::warn!(error = format!("{error:#}"), "could not mark a message learned");
+        }
     }
 }
 
 /// Preferences, style and patterns from one message, in one transaction holding the user's lock
-/// (so concurrent messages never lose each other's updates, and readers see all or nothing).
+/// (so concurrent messages never lose each other's updates, and readers see all or nothing) that
+/// also marks the message learned.
 async fn learn_habits_and_style(state: &AppState, message: &message::Model) -> AppResult<()> {
     let user_id = message.user_id;
     let txn = begin_write(&state.db).await?;
     lock_user(&txn, user_id).await?;
+    if !order::mark_learned(&txn, message.id).await? {
+        // Learned already (by a learner whose lock was lost): counted once, not twice.
+        return Ok(());
+    }
     for (key, value, strength) in signals::stated_preferences(&message.content) {
         preferences::infer_in(&txn, user_id, key, &value, strength).await?;
     }
