@@ -11,6 +11,10 @@
 //! Run: `cargo bench --bench chat_stream` (`BENCH_STREAMS`, `BENCH_DELTAS` to change the load;
 //! `BENCH_TRANSPORTS`, default `ws,legacy,sse`, the transports the clients take in turn;
 //! `BENCH_SERVER` another server binary, e.g. a build from before a change).
+//!
+//! Replicas: with `BENCH_REPLICAS_DATABASE_URL` (PostgreSQL) and `BENCH_REPLICAS_REDIS_URL` set,
+//! a last scenario starts two servers on that database and Redis (one key prefix, as one
+//! deployment) and spreads the streams over them round-robin, as a load balancer would.
 
 #[path = "../tests/api/fake_anthropic.rs"]
 #[allow(dead_code)]
@@ -59,8 +63,16 @@ struct Server {
     _data: tempfile::TempDir,
 }
 
+/// The PostgreSQL and Redis that replicas share.
+struct Shared {
+    database_url: String,
+    redis_url: String,
+    redis_key_prefix: String,
+}
+
 impl Server {
-    fn start(anthropic: &FakeAnthropic) -> Self {
+    /// A server on `shared` when given, else on `DATABASE_URL`/`REDIS_URL` (embedded when unset).
+    fn start(anthropic: &FakeAnthropic, shared: Option<&Shared>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data = tempfile::tempdir().unwrap();
         // BENCH_SERVER runs another build (e.g. the one before a change) under the same load.
@@ -75,6 +87,13 @@ impl Server {
             .env("RUST_LOG", "warn")
             .envs(std::env::var("DATABASE_URL").ok().map(|url| ("DATABASE_URL", url)))
             .envs(std::env::var("REDIS_URL").ok().map(|url| ("REDIS_URL", url)))
+            .envs(shared.into_iter().flat_map(|shared| {
+                [
+                    ("DATABASE_URL", shared.database_url.clone()),
+                    ("REDIS_URL", shared.redis_url.clone()),
+                    ("REDIS_KEY_PREFIX", shared.redis_key_prefix.clone()),
+                ]
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -209,6 +228,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Where a scenario runs: one server, or `replicas` servers on one PostgreSQL and Redis.
+struct Deployment<'a> {
+    replicas: usize,
+    shared: Option<&'a Shared>,
+}
+
+const ONE_SERVER: Deployment<'static> = Deployment { replicas: 1, shared: None };
+
 /// `ramp`: the subscriptions start evenly spread over this time (zero: all at once).
 async fn scenario(
     name: &str,
@@ -217,17 +244,30 @@ async fn scenario(
     chunk_delay: Duration,
     ramp: Duration,
     transports: &[Transport],
+    deployment: Deployment<'_>,
 ) {
     let fake = FakeAnthropic::start().await;
-    let server = Server::start(&fake);
+    let servers: Vec<Server> = (0..deployment.replicas).map(|_| Server::start(&fake, deployment.shared)).collect();
     let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("http://127.0.0.1:{}/readyz", server.port)).send().await.is_ok() {
-            break;
+    for server in &servers {
+        for _ in 0..600 {
+            let ready = client.get(format!("http://127.0.0.1:{}/readyz", server.port)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let accounts = users(server.port, streams).await;
+    // Round-robin: stream i goes to replica i mod n (its user created there too).
+    let mut accounts = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let share = (streams + servers.len() - 1 - i) / servers.len();
+        accounts.extend(users(server.port, share).await.into_iter().map(|account| (server.port, account)));
+    }
+    let n = servers.len();
+    let per_server = accounts.len().div_ceil(n);
+    let accounts: Vec<(u16, (String, String))> =
+        (0..accounts.len()).map(|i| accounts[(i % n) * per_server + i / n].clone()).collect();
 
     for s in 0..streams {
         let pieces: Vec<String> = (0..deltas).map(|d| format!("⟨{s}:{d}⟩ ")).collect();
@@ -239,22 +279,16 @@ async fn scenario(
         }));
     }
 
-    let cpu_before = server.cpu_seconds();
+    let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<f64>();
+    let cpu_before = cpu(&servers);
     let started = Instant::now();
     let tasks: Vec<_> = accounts
         .into_iter()
         .enumerate()
-        .map(|(i, (key, conversation))| {
+        .map(|(i, (port, (key, conversation)))| {
             let transport = transports[i % transports.len()];
             let start_after = ramp.mul_f64(i as f64 / streams as f64);
-            tokio::spawn(run_stream(
-                server.port,
-                key,
-                conversation,
-                format!("bench message {i}"),
-                transport,
-                start_after,
-            ))
+            tokio::spawn(run_stream(port, key, conversation, format!("bench message {i}"), transport, start_after))
         })
         .collect();
     let mut results = Vec::new();
@@ -262,7 +296,7 @@ async fn scenario(
         results.push(task.await.expect("stream task"));
     }
     let wall = started.elapsed();
-    let cpu = server.cpu_seconds() - cpu_before;
+    let cpu = cpu(&servers) - cpu_before;
 
     let sent: HashMap<String, Instant> = fake.sent_deltas().into_iter().collect();
     let mut per_delta: Vec<f64> = results
@@ -285,13 +319,14 @@ async fn scenario(
 
     let failed = results.iter().filter(|r| !r.completed || r.received.len() != deltas).count();
     println!(
-        "{name}: {streams} streams x {deltas} deltas (upstream {:?}/delta, starts over {:?}) in {:.2}s, {failed} failed\n  \
+        "{name}: {streams} streams x {deltas} deltas (upstream {:?}/delta, starts over {:?}) on {} server(s) in {:.2}s, {failed} failed\n  \
          per-delta overhead ms: p50 {:.3}  p95 {:.3}  p99 {:.3}  (n={})\n  \
          before upstream request ms: p50 {:.2}  p95 {:.2}  p99 {:.2}\n  \
          server CPU: {:.2}s ({:.0} us per delta, whole turn included)\n  \
-         server peak RSS: {:.1} MiB",
+         server peak RSS: {:.1} MiB (the largest server)",
         chunk_delay,
         ramp,
+        servers.len(),
         wall.as_secs_f64(),
         percentile(&per_delta, 0.50),
         percentile(&per_delta, 0.95),
@@ -302,7 +337,7 @@ async fn scenario(
         percentile(&before_upstream, 0.99),
         cpu,
         cpu * 1e6 / (streams * deltas) as f64,
-        server.peak_rss_mib(),
+        servers.iter().map(Server::peak_rss_mib).fold(f64::NAN, f64::max),
     );
 }
 
@@ -324,9 +359,35 @@ async fn main() {
         .collect();
     println!("transports, in turn: {transports:?}");
     // Claude-like pace (50 tokens/s), new chats arriving over the ramp: the main figures.
-    scenario("paced upstream", streams, deltas, Duration::from_millis(20), ramp, &transports).await;
+    let paced = Duration::from_millis(20);
+    // BENCH_SCENARIOS picks some (e.g. `replicas`); all by default.
+    let chosen = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "paced,fast,burst,replicas".into());
+    let chosen: Vec<&str> = chosen.split(',').map(str::trim).collect();
+    if chosen.contains(&"paced") {
+        scenario("paced upstream", streams, deltas, paced, ramp, &transports, ONE_SERVER).await;
+    }
     // Upstream as fast as the fake can write: throughput under backlog.
-    scenario("fast upstream", streams, deltas, Duration::ZERO, ramp, &transports).await;
+    if chosen.contains(&"fast") {
+        scenario("fast upstream", streams, deltas, Duration::ZERO, ramp, &transports, ONE_SERVER).await;
+    }
     // Every chat starting in the same instant: the worst burst.
-    scenario("burst", streams, deltas, Duration::from_millis(20), Duration::ZERO, &transports).await;
+    if chosen.contains(&"burst") {
+        scenario("burst", streams, deltas, paced, Duration::ZERO, &transports, ONE_SERVER).await;
+    }
+    // Two replicas behind one address, sharing PostgreSQL and Redis.
+    if chosen.contains(&"replicas") {
+        let url = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        match (url("BENCH_REPLICAS_DATABASE_URL"), url("BENCH_REPLICAS_REDIS_URL")) {
+            (Some(database_url), Some(redis_url)) => {
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                let shared = Shared { database_url, redis_url, redis_key_prefix: format!("bench:{nanos}:") };
+                let two = Deployment { replicas: 2, shared: Some(&shared) };
+                scenario("two replicas, paced upstream", streams, deltas, paced, ramp, &transports, two).await;
+            }
+            _ => println!(
+                "two replicas: skipped (set BENCH_REPLICAS_DATABASE_URL to a PostgreSQL database and \
+                 BENCH_REPLICAS_REDIS_URL to a Redis to run it)"
+            ),
+        }
+    }
 }

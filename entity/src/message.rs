@@ -27,6 +27,11 @@ pub struct Model {
     pub context_used: Option<Json>,
     /// The memory tools Claude called while writing the answer (name, input, result), as JSON.
     pub tool_calls: Option<Json>,
+    /// A user message's place among the user's messages, in the order they were stored
+    /// (assistant messages have none): learning follows it.
+    pub seq: Option<i64>,
+    /// When learning from this user message was done (none yet: still to learn).
+    pub learned_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -9,6 +9,7 @@ mod m20261125_000003_user_memory_revision;
 mod m20261125_000004_learning;
 mod m20261201_000005_claude_usage;
 mod m20261201_000006_message_tool_calls;
+mod m20261201_000007_learning_order;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_learning::Migration),
             Box::new(m20261201_000005_claude_usage::Migration),
             Box::new(m20261201_000006_message_tool_calls::Migration),
+            Box::new(m20261201_000007_learning_order::Migration),
         ]
     }
 }

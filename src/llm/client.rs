@@ -59,7 +59,7 @@ impl AnthropicClient {
     /// asks before it stores anything).
     pub async fn check_budget(&self, user: uuid::Uuid, purpose: &'static str) -> Result<(), LlmError> {
         match &self.meter {
-            Some(meter) => meter.admit(user, purpose).await.map_err(LlmError::OverBudget),
+            Some(meter) => meter.check(user, purpose).await.map_err(LlmError::OverBudget),
             None => Ok(()),
         }
     }

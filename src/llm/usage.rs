@@ -31,7 +31,10 @@ pub struct BudgetExceeded {
 /// Counts each user's Claude calls and enforces their budget.
 #[async_trait::async_trait]
 pub trait UsageMeter: Send + Sync {
-    /// Whether `user` may make another call for `purpose` now.
+    /// Whether `user` may make another call for `purpose` now (nothing is counted).
+    async fn check(&self, user: Uuid, purpose: &'static str) -> Result<(), BudgetExceeded>;
+
+    /// Lets a call through when the budget allows, counting it at once.
     async fn admit(&self, user: Uuid, purpose: &'static str) -> Result<(), BudgetExceeded>;
 
     /// Counts one call the API answered, with the tokens it used. Never fails: what cannot be

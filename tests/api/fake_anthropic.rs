@@ -148,6 +148,8 @@ pub enum Reply {
         name: String,
         input: Value,
     },
+    /// This reply, after a pause (a slow API).
+    Delayed(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -356,7 +358,13 @@ async fn messages(
     } else {
         inner.other_replies.lock().unwrap().pop_front().unwrap_or_else(|| Reply::Json { text: DEFAULT_SUMMARY.into() })
     };
+    let mut reply = reply;
+    while let Reply::Delayed(pause, delayed) = reply {
+        tokio::time::sleep(pause).await;
+        reply = *delayed;
+    }
     match reply {
+        Reply::Delayed(..) => unreachable!("unwrapped above"),
         Reply::Status { status, error_type, headers } => error_response(status, error_type, &headers),
         Reply::Json { text } => axum::Json(json!({
             "id": "msg_fake_json", "type": "message", "role": "assistant", "model": "claude-fake",

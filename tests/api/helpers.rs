@@ -90,7 +90,7 @@ pub fn model_dir() -> Option<String> {
 }
 
 /// A fresh, empty PostgreSQL database; returns its URL.
-async fn fresh_postgres_database(admin_url: &str) -> String {
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
     let name = format!("assistant_test_{}", Uuid::new_v4().simple());
     let admin = Database::connect(admin_url).await.expect("connect to TEST_DATABASE_URL");
     admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
@@ -238,6 +238,19 @@ impl TestApp {
     }
 
     /// Creates a user through the API with the admin token; returns (user id, API key).
+    /// The assistant message stored last (SQL returns rows in no set order unless asked).
+    pub async fn last_answer(&self) -> entity::message::Model {
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+        entity::prelude::Message::find()
+            .filter(entity::message::Column::Role.eq(entity::enums::MessageRole::Assistant))
+            .order_by_desc(entity::message::Column::CreatedAt)
+            .order_by_desc(entity::message::Column::Id)
+            .one(&self.state.db)
+            .await
+            .unwrap()
+            .expect("an answer is stored")
+    }
+
     pub async fn create_user(&self, name: &str) -> (String, String) {
         let data = self
             .data(

@@ -302,7 +302,7 @@ async fn context_preview_shows_what_the_next_answer_gets(app: TestApp) {
         assert!(sent.system_text().contains(block["text"].as_str().unwrap()), "{block} not in {}", sent.system_text());
     }
     // The answer records what it used.
-    let answer = Message::find().all(&app.state.db).await.unwrap().into_iter().last().unwrap();
+    let answer = app.last_answer().await;
     let used = answer.context_used.unwrap();
     assert_eq!(used["preferences"][0]["key"], "diet");
     assert_eq!(used["style"][0]["dimension"], "verbosity");

@@ -32,6 +32,7 @@ mod personalisation;
 mod personalisation_data;
 mod preferences;
 mod public_limits;
+mod replicas;
 mod scenarios;
 mod schema;
 mod semantic_memory;

@@ -464,7 +464,7 @@ async fn every_round_counts_against_the_budget(app: TestApp) {
     assert_eq!(typename(failed), "ChatFailed", "{events:#?}");
     assert_eq!(failed["code"], "RATE_LIMITED", "{failed}");
     assert_eq!(app.anthropic.stream_requests().len(), 3, "the round over the budget was not made");
-    let answer = Message::find().all(&app.state.db).await.unwrap().into_iter().last().unwrap();
+    let answer = app.last_answer().await;
     assert!(answer.content.starts_with("Looking again."), "the partial is kept: {:?}", answer.content);
     let usage = app.data(&key, "{ usage { purpose calls } }", json!({})).await;
     assert_eq!(usage["usage"], json!([{ "purpose": "chat", "calls": 3 }]));

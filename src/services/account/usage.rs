@@ -104,6 +104,22 @@ impl ClaudeMeter {
         Self { db, store, budget }
     }
 
+    /// The budget counters of `user` that `amount` adds to (those it gives an amount for).
+    fn counters(&self, user: Uuid, amount: impl Fn(Measure) -> Option<u64>) -> Vec<Counter> {
+        let unix = unix_now();
+        limits(&self.budget)
+            .iter()
+            .filter_map(|(_, measure, window, _)| {
+                Some(Counter {
+                    key: counter_key(user, *measure, *window, unix),
+                    amount: amount(*measure)?,
+                    // Outlives its window a little, so a clock a few seconds apart still finds it.
+                    ttl: Duration::from_secs(window.seconds() + 60),
+                })
+            })
+            .collect()
+    }
+
     async fn add_to_sql(&self, user: Uuid, purpose: &'static str, usage: &Usage) -> Result<(), sea_orm::DbErr> {
         use claude_usage::Column;
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -166,6 +182,19 @@ pub async fn status(store: &dyn ShortTermStore, budget: &ClaudeBudget, user: Uui
 #[async_trait::async_trait]
 impl UsageMeter for ClaudeMeter {
     async fn admit(&self, user: Uuid, purpose: &'static str) -> Result<(), BudgetExceeded> {
+        self.check(user, purpose).await?;
+        // A call counts against the calls budgets when it is let through, not when it ends:
+        // the next round of a tool turn, asked for the moment this one stops, must see it.
+        let counters = self.counters(user, |measure| (measure == Measure::Calls).then_some(1));
+        if !counters.is_empty()
+            && let Err(error) = self.store.add_to_counters(&counters).await
+        {
+            tracing::warn!(%user, purpose, error = format!("{error:#}"), "could not count a Claude call against the budget");
+        }
+        Ok(())
+    }
+
+    async fn check(&self, user: Uuid, purpose: &'static str) -> Result<(), BudgetExceeded> {
         let statuses = match status(self.store.as_ref(), &self.budget, user).await {
             Ok(statuses) => statuses,
             Err(error) => {
@@ -196,22 +225,12 @@ impl UsageMeter for ClaudeMeter {
         if let Err(error) = self.add_to_sql(user, purpose, &usage).await {
             tracing::warn!(%user, purpose, error = format!("{error:#}"), "could not add a Claude call to the usage table");
         }
-        let limits = limits(&self.budget);
-        if limits.is_empty() {
-            return;
-        }
-        let unix = unix_now();
-        let counters: Vec<Counter> = limits
-            .iter()
-            .map(|(_, measure, window, _)| Counter {
-                key: counter_key(user, *measure, *window, unix),
-                amount: if *measure == Measure::Calls { 1 } else { tokens(&usage) },
-                // Outlives its window a little, so a clock a few seconds apart still finds it.
-                ttl: Duration::from_secs(window.seconds() + 60),
-            })
-            .collect();
-        if let Err(error) = self.store.add_to_counters(&counters).await {
-            tracing::warn!(%user, purpose, error = format!("{error:#}"), "could not count a Claude call against the budget");
+        // The call itself was counted when it was let through (`admit`); its tokens now.
+        let counters = self.counters(user, |measure| (measure == Measure::Tokens).then(|| tokens(&usage)));
+        if !counters.is_empty()
+            && let Err(error) = self.store.add_to_counters(&counters).await
+        {
+            tracing::warn!(%user, purpose, error = format!("{error:#}"), "could not count a Claude call's tokens against the budget");
         }
     }
 }

@@ -101,6 +101,8 @@ mod tests {
             error_code: None,
             context_used: None,
             tool_calls: None,
+            seq: None,
+            learned_at: None,
             created_at: now,
             updated_at: now,
         }

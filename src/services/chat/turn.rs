@@ -216,8 +216,9 @@ async fn record_start(
     text: &str,
 ) -> AppResult<(message::Model, message::Model)> {
     let txn = begin_write(&state.db).await?;
-    let user_message =
-        new_message(conversation, MessageRole::User, text.to_owned(), MessageStatus::Complete).insert(&txn).await?;
+    let mut user_message = new_message(conversation, MessageRole::User, text.to_owned(), MessageStatus::Complete);
+    user_message.seq = Set(Some(learning::order::next_seq(&txn, conversation.user_id).await?));
+    let user_message = user_message.insert(&txn).await?;
     let assistant_message =
         new_message(conversation, MessageRole::Assistant, String::new(), MessageStatus::Streaming).insert(&txn).await?;
     let mut touched: conversation::ActiveModel = conversation.clone().into();
@@ -250,6 +251,8 @@ fn new_message(
         error_code: Set(None),
         context_used: Set(None),
         tool_calls: Set(None),
+        seq: Set(None),
+        learned_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

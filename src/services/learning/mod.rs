@@ -5,6 +5,7 @@
 pub mod extraction;
 pub mod feedback;
 pub mod observe;
+pub mod order;
 pub mod patterns;
 pub mod preferences;
 pub mod signals;
