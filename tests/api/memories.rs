@@ -88,7 +88,8 @@ async fn what_users_say_is_remembered_for_later_conversations(app: TestApp) {
     assert_eq!(
         memories,
         json!([
-            { "node": { "content": "Allergic to shellfish", "source": "RULE", "category": "FACT" } },
+            // A standing condition: it comes with every request for advice, too.
+            { "node": { "content": "Allergic to shellfish", "source": "RULE", "category": "CONDITION" } },
             { "node": { "content": "Name: Ada", "source": "RULE", "category": "FACT" } },
         ])
     );
