@@ -47,6 +47,39 @@ async fn the_local_model_embeds_by_meaning() {
     assert!(difference < 1e-4, "batched and single embeddings differ by {difference}");
 }
 
+/// Vectors of the reference forward pass (candle's `BertModel`, f32, one text per call, as the
+/// embedder ran before it had its own forward pass), for texts short and long, empty, accented,
+/// Japanese, and one past the 256-token cut.
+const REFERENCE: &str = "tests/fixtures/minilm-reference.json";
+
+/// Whatever the forward pass does for speed, it computes the same vectors: every text, alone and
+/// in one mixed-length batch, within cosine 0.999 of the reference. `UPDATE_EMBEDDING_REFERENCE=1`
+/// rewrites the file from the code as it is (only ever from a forward pass known to be right).
+#[tokio::test]
+async fn the_model_computes_the_reference_vectors() {
+    let Some(dir) = model_dir() else { return };
+    let model = MiniLmEmbedder::load(Path::new(&dir)).unwrap();
+    let mut reference: Value = serde_json::from_slice(&std::fs::read(REFERENCE).unwrap()).unwrap();
+    let texts: Vec<String> = serde_json::from_value(reference["texts"].clone()).unwrap();
+    let mut alone = Vec::new();
+    for text in &texts {
+        alone.extend(model.embed(std::slice::from_ref(text)).await.unwrap());
+    }
+    if std::env::var_os("UPDATE_EMBEDDING_REFERENCE").is_some() {
+        reference["vectors"] = json!(alone);
+        std::fs::write(REFERENCE, serde_json::to_string(&reference).unwrap()).unwrap();
+    }
+    let expected: Vec<Vec<f32>> = serde_json::from_value(reference["vectors"].clone()).unwrap();
+    assert_eq!(expected.len(), texts.len(), "{REFERENCE} holds one vector per text");
+    let batched = model.embed(&texts).await.unwrap();
+    for (how, vectors) in [("alone", &alone), ("in a batch", &batched)] {
+        for ((text, vector), expected) in texts.iter().zip(vectors).zip(&expected) {
+            let similarity = cosine(vector, expected);
+            assert!(similarity >= 0.999, "{text:?} embedded {how}: cosine {similarity} with the reference");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_server_reports_and_uses_the_real_model() {
     let Some(dir) = model_dir() else { return };
