@@ -51,9 +51,8 @@ async fn main() {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let model_dir = std::env::var("EMBEDDING_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or(root.join("data/models/all-MiniLM-L6-v2"));
+    let model_dir =
+        std::env::var("EMBEDDING_MODEL_DIR").map(PathBuf::from).unwrap_or(root.join("data/models/all-MiniLM-L6-v2"));
     let locomo_path =
         std::env::var("LOCOMO_PATH").map(PathBuf::from).unwrap_or(root.join("../shared/datasets/locomo/locomo10.json"));
     let (questions, turns) = locomo(&locomo_path);
@@ -90,7 +89,9 @@ async fn main() {
     if batch_texts > 0 {
         let texts = &turns[..batch_texts];
         let chars = texts.iter().map(String::len).sum::<usize>() as f64 / batch_texts as f64;
-        println!("\n| batches of {batch_texts} LoCoMo turns ({chars:.0} chars on average) | texts/s | ms per batch p50 |\n|---|---|---|");
+        println!(
+            "\n| batches of {batch_texts} LoCoMo turns ({chars:.0} chars on average) | texts/s | ms per batch p50 |\n|---|---|---|"
+        );
         for size in [1, 16, 32] {
             let mut times = Vec::new();
             let started = Instant::now();
