@@ -384,4 +384,24 @@ async fn replicas_behind_one_address_behave_as_one_server() {
     let answer = &messages["conversation"]["messages"]["edges"][1]["node"];
     assert_eq!(answer["id"], started["assistantMessageId"]);
     assert_eq!(answer["status"], "INTERRUPTED", "{answer}");
+
+    // A key revoked through one replica stops on the others at once: a socket opened with it on
+    // another replica is closed 4403, and the key is refused everywhere.
+    let key = replicas[0].create_user("Gus").await;
+    let created = replicas[0]
+        .data(&key, "mutation { createApiKey(input: {name: \"laptop\"}) { apiKey key { id } } }", json!({}))
+        .await;
+    let (spare, spare_id) = (
+        created["createApiKey"]["apiKey"].as_str().unwrap().to_owned(),
+        created["createApiKey"]["key"]["id"].as_str().unwrap().to_owned(),
+    );
+    let mut socket = GqlSocket::with_key(replicas[1].port, Protocol::TransportWs, &spare).await;
+    socket.subscribe("1", "subscription { memoryEvents { kind } }", json!({})).await;
+    replicas[2].data(&key, "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": spare_id })).await;
+    let code = tokio::time::timeout(Duration::from_secs(10), socket.close_code()).await.expect("closed in time");
+    assert_eq!(code, Some(4403), "the revoked key's socket on another replica");
+    for replica in &replicas {
+        let refused = replica.gql(&spare, "{ me { id } }", json!({})).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    }
 }
