@@ -19,6 +19,9 @@
 #[path = "../tests/api/fake_anthropic.rs"]
 #[allow(dead_code)]
 mod fake_anthropic;
+#[path = "support/server.rs"]
+#[allow(dead_code)]
+mod server;
 #[path = "../tests/api/sse_client.rs"]
 #[allow(dead_code)]
 mod sse_client;
@@ -32,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use fake_anthropic::{FakeAnthropic, Reply, StreamReply};
 use serde_json::{Value, json};
+use server::{ADMIN_TOKEN, percentile, users};
 use sse_client::EventStream;
 use ws::{CHAT, Frame, GqlSocket, Protocol};
 
@@ -54,8 +58,6 @@ impl Transport {
         }
     }
 }
-
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
 struct Server {
     child: std::process::Child,
@@ -131,41 +133,6 @@ impl Drop for Server {
     }
 }
 
-async fn gql(client: &reqwest::Client, port: u16, key: &str, query: &str, variables: Value) -> Value {
-    let response: Value = client
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .bearer_auth(key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert!(response.get("errors").is_none(), "{response}");
-    response["data"].clone()
-}
-
-/// One user with one conversation per stream.
-async fn users(port: u16, n: usize) -> Vec<(String, String)> {
-    let client = reqwest::Client::new();
-    let mut out = Vec::new();
-    for i in 0..n {
-        let created = gql(
-            &client,
-            port,
-            ADMIN_TOKEN,
-            "mutation($n: String!) { createUser(input: {displayName: $n}) { apiKey } }",
-            json!({ "n": format!("bench user {i}") }),
-        )
-        .await;
-        let key = created["createUser"]["apiKey"].as_str().unwrap().to_owned();
-        let conversation = gql(&client, port, &key, "mutation { createConversation { id } }", json!({})).await;
-        out.push((key, conversation["createConversation"]["id"].as_str().unwrap().to_owned()));
-    }
-    out
-}
-
 struct StreamResult {
     subscribed_at: Instant,
     message: String,
@@ -221,13 +188,6 @@ async fn run_stream(
     StreamResult { subscribed_at, message, received, completed }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 /// Where a scenario runs: one server, or `replicas` servers on one PostgreSQL and Redis.
 struct Deployment<'a> {
     replicas: usize,
@@ -262,7 +222,8 @@ async fn scenario(
     let mut accounts = Vec::new();
     for (i, server) in servers.iter().enumerate() {
         let share = (streams + servers.len() - 1 - i) / servers.len();
-        accounts.extend(users(server.port, share).await.into_iter().map(|account| (server.port, account)));
+        accounts
+            .extend(users(server.port, share, "bench user").await.into_iter().map(|account| (server.port, account)));
     }
     let n = servers.len();
     let per_server = accounts.len().div_ceil(n);
