@@ -3,9 +3,8 @@
 //! round-robin over them. To the user they are one server: every turn sees the previous ones,
 //! whichever replica answered them; every message is learned from once and in the order it was
 //! sent; `memoryEvents` reach a subscriber on another replica; the per-user stream cap holds
-//! across replicas; and a replica killed mid-answer loses no stored message.
-//!
-//! (A revoked key stopping everywhere and budgets across replicas are tested with their features.)
+//! across replicas, and so does the per-user Claude budget; a key revoked through one replica
+//! stops on the others; and a replica killed mid-answer loses no stored message.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +24,9 @@ const REPLICAS: usize = 3;
 /// A user's answers streaming at once, on all replicas together. Above what the concurrent
 /// senders below can hold (one answer each, plus one whose slot is being given back).
 const MAX_STREAMS: usize = 4;
+/// Claude calls a user may make per day, on all replicas together. Above what the other users
+/// of the test spend (the most: ten turns and what is learned from them).
+const CALLS_PER_DAY: u64 = 30;
 
 const SEND: &str = "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id content } } }";
 
@@ -61,6 +63,7 @@ impl Replica {
             .env("EMBEDDING_PROVIDER", "fallback")
             .env("EMBEDDING_DOWNLOAD", "false")
             .env("CHAT_MAX_CONCURRENT_STREAMS", MAX_STREAMS.to_string())
+            .env("CLAUDE_CALLS_PER_DAY", CALLS_PER_DAY.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(logs)
@@ -340,6 +343,37 @@ async fn replicas_behind_one_address_behave_as_one_server() {
         |response| response.get("errors").is_none(),
     )
     .await;
+
+    // The daily budget of Claude calls is one budget across replicas: spent by turns taken in
+    // turn on each, refused on whichever replica the next turn reaches, and every replica tells
+    // the user the same.
+    let key = replicas[0].create_user("Hal").await;
+    let conversation = replicas[0].conversation(&key).await;
+    let mut answered = 0;
+    let refused = loop {
+        assert!(answered <= CALLS_PER_DAY, "more turns answered than the budget allows: {answered}");
+        let response =
+            replicas[answered as usize % REPLICAS].gql(&key, SEND, json!({ "c": conversation, "m": "thanks!" })).await;
+        if response.get("errors").is_some() {
+            break response;
+        }
+        answered += 1;
+    };
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{refused}");
+    assert!(refused["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| s > 0), "{refused}");
+    assert!(answered > 0, "turns are answered until the budget is spent");
+    let calls = "{ usageLimits { measure window allowed used remaining } usage { calls } }";
+    for replica in &replicas {
+        let limits = replica.data(&key, calls, json!({})).await;
+        assert_eq!(
+            limits["usageLimits"],
+            json!([{ "measure": "CALLS", "window": "DAY", "allowed": CALLS_PER_DAY, "used": CALLS_PER_DAY, "remaining": 0 }]),
+            "replica on port {}",
+            replica.port
+        );
+        let spent: u64 = limits["usage"].as_array().unwrap().iter().map(|day| day["calls"].as_u64().unwrap()).sum();
+        assert_eq!(spent, CALLS_PER_DAY, "the calls the user made, as every replica reports them");
+    }
 
     // A replica killed mid-answer loses nothing that was stored: the user's message is there,
     // the answer says it was streaming, and a restart's recovery marks it interrupted once it is
