@@ -30,12 +30,11 @@ mod sse_client;
 mod ws;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fake_anthropic::{FakeAnthropic, Reply, StreamReply};
 use serde_json::{Value, json};
-use server::{ADMIN_TOKEN, percentile, users};
+use server::{Server, percentile, users};
 use sse_client::EventStream;
 use ws::{CHAT, Frame, GqlSocket, Protocol};
 
@@ -59,12 +58,6 @@ impl Transport {
     }
 }
 
-struct Server {
-    child: std::process::Child,
-    port: u16,
-    _data: tempfile::TempDir,
-}
-
 /// The PostgreSQL and Redis that replicas share.
 struct Shared {
     database_url: String,
@@ -72,52 +65,14 @@ struct Shared {
     redis_key_prefix: String,
 }
 
-impl Server {
-    /// A server on `shared` when given, else on `DATABASE_URL`/`REDIS_URL` (embedded when unset).
-    fn start(anthropic: &FakeAnthropic, shared: Option<&Shared>) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let data = tempfile::tempdir().unwrap();
-        // BENCH_SERVER runs another build (e.g. the one before a change) under the same load.
-        let binary = std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_assistant").to_owned());
-        let child = std::process::Command::new(binary)
-            .env_clear()
-            .env("PORT", port.to_string())
-            .env("DATA_DIR", data.path())
-            .env("ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("ANTHROPIC_BASE_URL", &anthropic.base_url)
-            .env("ANTHROPIC_API_KEY", "sk-ant-bench")
-            .env("RUST_LOG", "warn")
-            .envs(std::env::var("DATABASE_URL").ok().map(|url| ("DATABASE_URL", url)))
-            .envs(std::env::var("REDIS_URL").ok().map(|url| ("REDIS_URL", url)))
-            .envs(shared.into_iter().flat_map(|shared| {
-                [
-                    ("DATABASE_URL", shared.database_url.clone()),
-                    ("REDIS_URL", shared.redis_url.clone()),
-                    ("REDIS_KEY_PREFIX", shared.redis_key_prefix.clone()),
-                ]
-            }))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server");
-        Self { child, port, _data: data }
-    }
-
-    /// CPU time the server process has used (user + system), in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        server::cpu_seconds(self.child.id())
-    }
-
-    /// Peak resident memory of the server process, in MiB.
-    fn peak_rss_mib(&self) -> f64 {
-        server::peak_rss_mib(self.child.id())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Shared {
+    /// The servers' configuration for this deployment.
+    fn vars(&self) -> [(&str, &str); 3] {
+        [
+            ("DATABASE_URL", self.database_url.as_str()),
+            ("REDIS_URL", self.redis_url.as_str()),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.as_str()),
+        ]
     }
 }
 
@@ -195,16 +150,10 @@ async fn scenario(
     deployment: Deployment<'_>,
 ) {
     let fake = FakeAnthropic::start().await;
-    let servers: Vec<Server> = (0..deployment.replicas).map(|_| Server::start(&fake, deployment.shared)).collect();
-    let client = reqwest::Client::new();
-    for server in &servers {
-        for _ in 0..600 {
-            let ready = client.get(format!("http://127.0.0.1:{}/readyz", server.port)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let vars: Vec<(&str, &str)> = deployment.shared.map(|shared| shared.vars().to_vec()).unwrap_or_default();
+    let mut servers = Vec::new();
+    for _ in 0..deployment.replicas {
+        servers.push(Server::start(&fake, &vars).await);
     }
     // Round-robin: stream i goes to replica i mod n (its user created there too).
     let mut accounts = Vec::new();

@@ -43,7 +43,8 @@ impl Server {
         let server = Self { child, port, _data: data };
         let client = reqwest::Client::new();
         for _ in 0..400 {
-            if client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok() {
+            let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
