@@ -1,12 +1,15 @@
 //! Abuse benchmark: one user (and anyone without a key) runs the attacks of issue #10 in a loop
 //! against the release server while another user's chat streams are measured, once quietly and
-//! once under attack, on the same server. Reports the victim's per-delta and before-upstream
-//! percentiles for both runs and their ratio, the server's peak RSS, what each attack met, and
-//! whether the victim lost anything.
+//! then under attack, on the same server. The attacker is a process of its own, run once at the
+//! lowest CPU priority (`nice 19`: its client work yields to the server, as on another machine)
+//! and once at the server's own (it takes its share of the two cores). Reports the victim's
+//! per-delta and before-upstream percentiles for each run and their ratio to the quiet one, the
+//! server's peak RSS, what each attack met, whether the victim lost anything, and how long a
+//! revoked key's open sockets take to be closed with 4403.
 //!
 //! Run: `cargo bench --bench abuse` (`BENCH_STREAMS` victim streams per run (20), `BENCH_DELTAS`
-//! (100), `EMBEDDING_MODEL_DIR` for the real model instead of the announced fallback,
-//! `BENCH_SERVER` another build).
+//! (100), `BENCH_ATTACKER_NICE` the attacker's priorities (`19,0`), `EMBEDDING_MODEL_DIR` for the
+//! real model instead of the announced fallback, `BENCH_SERVER` another build).
 
 #[path = "../tests/api/fake_anthropic.rs"]
 #[allow(dead_code)]
@@ -297,16 +300,156 @@ fn print_run(name: &str, run: &Victim) {
     );
 }
 
+/// The attacker's side as a process of its own (the bench re-runs itself with `ABUSE_ATTACKER`
+/// set), so that its client work — building and sending 10 MB bodies — can be given a lower CPU
+/// priority than the server, as it would have on another machine. It attacks until its stdin
+/// closes, then prints one JSON line: the rounds it made and what each attack met.
+async fn attacker_process(spec: &str) {
+    let spec: Value = serde_json::from_str(spec).expect("ABUSE_ATTACKER is JSON");
+    let text = |name: &str| spec[name].as_str().expect("attacker spec").to_owned();
+    let port = spec["port"].as_u64().expect("port") as u16;
+    let (key, memory, conversation) = (text("key"), text("memory"), text("conversation"));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let tally = Arc::new(Tally::default());
+    let slow = tokio::spawn(slow_headers(port, 50, stop.clone(), tally.clone()));
+    let mut rounds = 0;
+    let until = Instant::now() + Duration::from_secs(120);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until && rounds < 50 {
+        attack_round(port, &key, &memory, &conversation, &tally).await;
+        rounds += 1;
+    }
+    let _ = slow.await;
+    let met: Vec<Value> = tally
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|((attack, outcome), count)| json!({ "attack": attack, "outcome": outcome, "count": count }))
+        .collect();
+    println!("{}", json!({ "rounds": rounds, "met": met }));
+}
+
+/// A running attacker process at CPU priority `nice` (0 = the server's own).
+struct Attacker {
+    child: std::process::Child,
+}
+
+impl Attacker {
+    fn start(nice: i32, spec: &Value) -> Self {
+        let child = std::process::Command::new("nice")
+            .arg("-n")
+            .arg(nice.to_string())
+            .arg(std::env::current_exe().expect("the bench binary"))
+            .arg("--bench")
+            .env("ABUSE_ATTACKER", spec.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the attacker process (needs `nice`)");
+        Self { child }
+    }
+
+    /// Tells the attacker to stop (closes its stdin) and adds what it met to `tally`; its rounds.
+    fn stop(mut self, tally: &Tally) -> usize {
+        drop(self.child.stdin.take());
+        let output = self.child.wait_with_output().expect("the attacker's report");
+        let report: Value = serde_json::from_slice(&output.stdout).expect("the attacker prints JSON");
+        for met in report["met"].as_array().into_iter().flatten() {
+            let attack: &'static str =
+                ATTACKS.iter().find(|a| met["attack"] == **a).copied().unwrap_or("trickled request heads");
+            let outcome = met["outcome"].as_str().unwrap_or_default().to_owned();
+            *tally.0.lock().unwrap().entry((attack, outcome)).or_default() +=
+                met["count"].as_u64().unwrap_or(0) as usize;
+        }
+        report["rounds"].as_u64().unwrap_or(0) as usize
+    }
+}
+
+/// The attacks' names, as the tally reports them.
+const ATTACKS: [&str; 9] = [
+    "10 MB POST, no key",
+    "1,000 aliases of memory.history",
+    "100 aliases of exportMyData",
+    "15 aliased sendMessage",
+    "27 KB 'I prefer' message",
+    "10 MB searchMemories",
+    "500 memoryEvents on one socket",
+    "5 MB WebSocket message",
+    "trickled request heads",
+];
+
+/// Time from `revokeApiKey` (over HTTP) until each of `sockets` WebSockets open with that key,
+/// each running a `memoryEvents` subscription, is closed with 4403; sorted, in ms. `None` for a
+/// socket closed otherwise.
+async fn revocation_latency(port: u16, owner_key: &str, sockets: usize) -> Vec<Option<f64>> {
+    let client = reqwest::Client::new();
+    let created = gql(
+        &client,
+        port,
+        owner_key,
+        r#"mutation { createApiKey(input: {name: "doomed"}) { apiKey key { id } } }"#,
+        json!({}),
+    )
+    .await;
+    let secret = created["createApiKey"]["apiKey"].as_str().expect("a new key").to_owned();
+    let id = created["createApiKey"]["key"]["id"].as_str().expect("its id").to_owned();
+    let mut open = Vec::new();
+    for i in 0..sockets {
+        let mut socket = GqlSocket::with_key(port, Protocol::TransportWs, &secret).await;
+        socket.subscribe(&format!("events{i}"), "subscription { memoryEvents { kind } }", json!({})).await;
+        open.push(socket);
+    }
+    // Give the subscriptions a moment to be running on the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let revoked = Instant::now();
+    let waits: Vec<_> = open
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let code = tokio::time::timeout(Duration::from_secs(30), socket.close_code()).await;
+                (code, revoked.elapsed().as_secs_f64() * 1000.0)
+            })
+        })
+        .collect();
+    let answer =
+        gql(&client, port, owner_key, "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": id })).await;
+    assert_eq!(answer["revokeApiKey"]["id"], id.as_str(), "revoked: {answer}");
+    let mut latencies = Vec::new();
+    for wait in waits {
+        let (code, ms) = wait.await.expect("socket task");
+        latencies.push(matches!(code, Ok(Some(4403))).then_some(ms));
+    }
+    latencies.sort_by(|a, b| a.unwrap_or(f64::INFINITY).total_cmp(&b.unwrap_or(f64::INFINITY)));
+    latencies
+}
+
 #[tokio::main]
 async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    if let Ok(spec) = std::env::var("ABUSE_ATTACKER") {
+        return attacker_process(&spec).await;
+    }
     let number = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let streams = number("BENCH_STREAMS", 20);
     let deltas = number("BENCH_DELTAS", 100);
+    // The attacker's CPU priorities, one attacked run each: 19 stands for an attacker on another
+    // machine (its client work yields to the server), 0 shares the cores with the server evenly.
+    let priorities: Vec<i32> = std::env::var("BENCH_ATTACKER_NICE")
+        .unwrap_or_else(|_| "19,0".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
     let fake = FakeAnthropic::start().await;
-    for _ in 0..(3 * streams + 400) {
+    for _ in 0..((1 + priorities.len()) * streams + 400 * priorities.len()) {
         fake.push_stream_with(move |request| reply_for(request, deltas));
     }
     // The victim's turns must not queue behind each other for this figure: a stream cap above
@@ -340,41 +483,42 @@ async fn main() {
             .as_str()
             .unwrap()
             .to_owned();
+    let spec = json!({ "port": port, "key": attacker_key, "memory": memory, "conversation": attacker_conversation });
 
     println!("abuse benchmark: {streams} victim streams x {deltas} deltas, paced 50/s, starting over 2 s");
     let quiet = victim_run(&fake, port, &accounts, "quiet", deltas).await;
     let rss_quiet = server.peak_rss_mib();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
-    let slow = tokio::spawn(slow_headers(port, 50, stop.clone(), tally.clone()));
-    let attacks = {
-        let (stop, tally) = (stop.clone(), tally.clone());
-        tokio::spawn(async move {
-            let mut rounds = 0;
-            let until = Instant::now() + Duration::from_secs(120);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < until && rounds < 50 {
-                attack_round(port, &attacker_key, &memory, &attacker_conversation, &tally).await;
-                rounds += 1;
-            }
-            rounds
-        })
-    };
-    // Let the attacks get going before the victim starts.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let attacked = victim_run(&fake, port, &accounts, "attacked", deltas).await;
-    stop.store(true, Ordering::Relaxed);
-    let rounds = attacks.await.unwrap();
-    let _ = slow.await;
+    let tally = Tally::default();
+    let mut attacked_runs = Vec::new();
+    for &nice in &priorities {
+        let attacker = Attacker::start(nice, &spec);
+        // Let the attacks get going before the victim starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let run = victim_run(&fake, port, &accounts, &format!("attacked{nice}_"), deltas).await;
+        let rounds = attacker.stop(&tally);
+        attacked_runs.push((nice, rounds, run));
+    }
+    let revocation = revocation_latency(port, &victim_key, 20).await;
 
-    println!("victim, quiet and under attack ({rounds} attack rounds while it ran):");
-    print_run("quiet   ", &quiet);
-    print_run("attacked", &attacked);
-    let ratio = |p: f64, f: fn(&Victim) -> &Vec<f64>| percentile(f(&attacked), p) / percentile(f(&quiet), p);
+    println!("victim, quiet and under attack (the attacker a process of its own, at CPU priority nice N):");
+    print_run("quiet          ", &quiet);
+    for (nice, rounds, run) in &attacked_runs {
+        print_run(&format!("attacked, nice {nice:>2}"), run);
+        let ratio = |p: f64, f: fn(&Victim) -> &Vec<f64>| percentile(f(run), p) / percentile(f(&quiet), p);
+        println!(
+            "    {rounds} attack rounds; p99 ratio attacked/quiet: per delta {:.2}x, before upstream {:.2}x (target <= 2x)",
+            ratio(0.99, |v| &v.per_delta),
+            ratio(0.99, |v| &v.before_upstream),
+        );
+    }
+    let closed: Vec<f64> = revocation.iter().flatten().copied().collect();
     println!(
-        "  p99 ratio attacked/quiet: per delta {:.2}x, before upstream {:.2}x (target <= 2x)",
-        ratio(0.99, |v| &v.per_delta),
-        ratio(0.99, |v| &v.before_upstream),
+        "revokeApiKey -> close 4403: {} of {} sockets, p50 {:.1} ms, max {:.1} ms (target <= 1 s)",
+        closed.len(),
+        revocation.len(),
+        percentile(&closed, 0.5),
+        closed.last().copied().unwrap_or(f64::NAN),
     );
     println!(
         "server peak RSS: {rss_quiet:.0} MiB after the quiet run, {:.0} MiB at the end (target < 300)",
@@ -392,7 +536,7 @@ async fn main() {
             &client,
             port,
             &victim_key,
-            "query($c: ID!) { conversation(id: $c) { messages(first: 10) { edges { node { role status } } } } }",
+            "query($c: ID!) { conversation(id: $c) { messages(first: 20) { edges { node { role status } } } } }",
             json!({ "c": conversation }),
         )
         .await;
@@ -403,7 +547,8 @@ async fn main() {
             .filter(|e| e["node"]["role"] == "ASSISTANT" && e["node"]["status"] == "COMPLETE")
             .count();
     }
-    println!("victim's data: memory kept {has_memory}; {answers} of {} answers stored complete", 2 * streams);
+    let turns = (1 + attacked_runs.len()) * streams;
+    println!("victim's data: memory kept {has_memory}; {answers} of {turns} answers stored complete");
     println!("\n| attack | what it met | times |\n|---|---|---|");
     for ((attack, outcome), count) in tally.0.lock().unwrap().iter() {
         println!("| {attack} | {outcome} | {count} |");
