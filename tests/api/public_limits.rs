@@ -179,8 +179,35 @@ async fn revoking_a_key_ends_its_event_streams(app: TestApp) {
     assert!(tokio::time::timeout(PATIENCE, stream.next_event()).await.expect("the end in time").is_none());
 }
 
+/// A revocation whose event never reached this replica (written straight to SQL here, as an
+/// operator might, or published while Redis was down) still ends the socket: once its last check
+/// is 5 s old, the key is checked again before the socket's next operation runs.
+async fn a_revocation_whose_event_was_lost_is_caught_by_the_next_check(app: TestApp) {
+    use entity::{api_key, prelude::ApiKey};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+
+    let (_, key) = app.create_user("Ada").await;
+    let (spare, spare_id) = spare_key(&app, &key).await;
+    let mut socket = acknowledged(app.port, Dialect::TransportWs, &spare).await;
+    let revoked = ApiKey::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(chrono::Utc::now()))
+        .filter(api_key::Column::Id.eq(uuid::Uuid::parse_str(&spare_id).unwrap()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(revoked.rows_affected, 1);
+    // Past the interval the last check is trusted for (5 s): nothing announced the revocation.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    start(&mut socket, Dialect::TransportWs, "me", "{ me { id } }").await;
+    let (code, reason, before) = closed(&mut socket).await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(before.is_empty(), "the operation did not run: {before:?}");
+}
+
 on_both_backends!(
     revoking_a_key_closes_its_sockets_on_every_replica,
+    a_revocation_whose_event_was_lost_is_caught_by_the_next_check,
     deleting_the_user_closes_their_sockets,
     revoking_a_key_ends_its_event_streams,
 );
