@@ -82,11 +82,16 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     ]
 });
 
-/// The memories the rules find in `message`.
-pub fn candidates(message: &str) -> Vec<Candidate> {
+/// The first `most` distinct memories the rules find in `message` (rule by rule, in message
+/// order). Stops there: a message of thousands of "I prefer ..." sentences costs no more than
+/// one of `most`.
+pub fn candidates(message: &str, most: usize) -> Vec<Candidate> {
     let mut found: Vec<Candidate> = Vec::new();
     for rule in RULES.iter() {
         for captures in rule.pattern.captures_iter(message) {
+            if found.len() >= most {
+                return found;
+            }
             let Some(value) = captures.get(1).map(|m| m.as_str().trim().trim_end_matches(',')) else { continue };
             if value.is_empty() {
                 continue;
@@ -118,7 +123,7 @@ pub type Related = oneshot::Receiver<TurnFindings>;
 pub async fn learn_by_rules(state: &AppState, message: &message::Model) {
     // A message of many "I prefer ..." sentences must not become as many memories.
     let most = state.config.limits.quotas.extracted_memories_per_message;
-    for candidate in candidates(&message.content).into_iter().take(most) {
+    for candidate in candidates(&message.content, most) {
         if let Err(error) = store_rule_candidate(state, message.user_id, message.id, &candidate).await {
             tracing::warn!(error = format!("{error:#}"), "could not store a memory a rule found");
         }
@@ -553,7 +558,7 @@ mod tests {
     use super::*;
 
     fn contents(message: &str) -> Vec<String> {
-        candidates(message).into_iter().map(|c| c.content).collect()
+        candidates(message, usize::MAX).into_iter().map(|c| c.content).collect()
     }
 
     #[test]
@@ -580,12 +585,23 @@ mod tests {
         ];
         assert_eq!(cases.len(), RULES.len(), "a rule without a case here");
         for (message, memory, single_valued) in cases {
-            let found = candidates(message);
+            let found = candidates(message, usize::MAX);
             assert_eq!(found.len(), 1, "{message}: {found:?}");
             assert_eq!(found[0].content, memory);
             // A single-valued fact names the prefix its successor replaces.
             assert_eq!(found[0].supersedes.is_some_and(|p| memory.starts_with(p)), single_valued, "{message}");
         }
+    }
+
+    #[test]
+    fn a_flood_of_statements_gives_the_first_few() {
+        let flood: String = (0..3000).map(|i| format!("I prefer item{i}. ")).collect();
+        let found: Vec<String> = candidates(&flood, 5).into_iter().map(|c| c.content).collect();
+        assert_eq!(found, ["Prefers item0", "Prefers item1", "Prefers item2", "Prefers item3", "Prefers item4"]);
+        // Repeats do not count against the limit.
+        let repeated = "I prefer tea. I prefer tea. I prefer coffee.";
+        assert_eq!(contents(repeated), ["Prefers tea", "Prefers coffee"]);
+        assert_eq!(candidates(repeated, 2).len(), 2);
     }
 
     #[test]
