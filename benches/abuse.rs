@@ -1,15 +1,18 @@
 //! Abuse benchmark: one user (and anyone without a key) runs the attacks of issue #10 in a loop
-//! against the release server while another user's chat streams are measured, once quietly and
-//! then under attack, on the same server. The attacker is a process of its own, run once at the
-//! lowest CPU priority (`nice 19`: its client work yields to the server, as on another machine)
-//! and once at the server's own (it takes its share of the two cores). Reports the victim's
-//! per-delta and before-upstream percentiles for each run and their ratio to the quiet one, the
-//! server's peak RSS, what each attack met, whether the victim lost anything, and how long a
-//! revoked key's open sockets take to be closed with 4403.
+//! against the release server while another user's chat streams are measured, quietly and under
+//! attack, on the same server, in rounds: a quiet run, then one attacked run per attacker
+//! priority, so each attacked run is compared with a quiet run made in the same state of the
+//! machine. The attacker is a process of its own, run at the lowest CPU priority (`nice 19`: its
+//! client work yields to the server, as on another machine) and at the server's own (it takes its
+//! share of the two cores). Reports the victim's per-delta and before-upstream percentiles for
+//! each run, the median over rounds of their p99 ratio to the quiet run, the server's peak RSS,
+//! what each attack met, whether the victim lost anything, and how long a revoked key's open
+//! sockets take to be closed with 4403.
 //!
 //! Run: `cargo bench --bench abuse` (`BENCH_STREAMS` victim streams per run (20), `BENCH_DELTAS`
-//! (100), `BENCH_ATTACKER_NICE` the attacker's priorities (`19,0`), `EMBEDDING_MODEL_DIR` for the
-//! real model instead of the announced fallback, `BENCH_SERVER` another build).
+//! (100), `BENCH_ROUNDS` (3), `BENCH_ATTACKER_NICE` the attacker's priorities (`19,0`),
+//! `EMBEDDING_MODEL_DIR` for the real model instead of the announced fallback, `BENCH_SERVER`
+//! another build).
 
 #[path = "../tests/api/fake_anthropic.rs"]
 #[allow(dead_code)]
@@ -441,6 +444,7 @@ async fn main() {
     let number = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let streams = number("BENCH_STREAMS", 20);
     let deltas = number("BENCH_DELTAS", 100);
+    let rounds = number("BENCH_ROUNDS", 3);
     // The attacker's CPU priorities, one attacked run each: 19 stands for an attacker on another
     // machine (its client work yields to the server), 0 shares the cores with the server evenly.
     let priorities: Vec<i32> = std::env::var("BENCH_ATTACKER_NICE")
@@ -449,7 +453,7 @@ async fn main() {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let fake = FakeAnthropic::start().await;
-    for _ in 0..((1 + priorities.len()) * streams + 400 * priorities.len()) {
+    for _ in 0..(rounds * ((1 + priorities.len()) * streams + 400 * priorities.len())) {
         fake.push_stream_with(move |request| reply_for(request, deltas));
     }
     // The victim's turns must not queue behind each other for this figure: a stream cap above
@@ -486,32 +490,45 @@ async fn main() {
     let spec = json!({ "port": port, "key": attacker_key, "memory": memory, "conversation": attacker_conversation });
 
     println!("abuse benchmark: {streams} victim streams x {deltas} deltas, paced 50/s, starting over 2 s");
-    let quiet = victim_run(&fake, port, &accounts, "quiet", deltas).await;
-    let rss_quiet = server.peak_rss_mib();
-
+    // Rounds of a quiet run and one attacked run per priority, back to back, so each attacked run
+    // is compared with a quiet run made in the same state of the machine.
     let tally = Tally::default();
-    let mut attacked_runs = Vec::new();
-    for &nice in &priorities {
-        let attacker = Attacker::start(nice, &spec);
-        // Let the attacks get going before the victim starts.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let run = victim_run(&fake, port, &accounts, &format!("attacked{nice}_"), deltas).await;
-        let rounds = attacker.stop(&tally);
-        attacked_runs.push((nice, rounds, run));
+    let mut ratios: Vec<(i32, Vec<(f64, f64)>)> = priorities.iter().map(|&nice| (nice, Vec::new())).collect();
+    let mut rss_quiet = 0.0;
+    for round in 0..rounds {
+        println!("round {}:", round + 1);
+        let quiet = victim_run(&fake, port, &accounts, &format!("quiet{round}_"), deltas).await;
+        rss_quiet = server.peak_rss_mib();
+        print_run("quiet            ", &quiet);
+        for (nice, ratios) in &mut ratios {
+            let attacker = Attacker::start(*nice, &spec);
+            // Let the attacks get going before the victim starts.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let run = victim_run(&fake, port, &accounts, &format!("attacked{round}_{nice}_"), deltas).await;
+            let attack_rounds = attacker.stop(&tally);
+            print_run(&format!("attacked, nice {nice:>2}"), &run);
+            let ratio = |f: fn(&Victim) -> &Vec<f64>| percentile(f(&run), 0.99) / percentile(f(&quiet), 0.99);
+            let (per_delta, before_upstream) = (ratio(|v| &v.per_delta), ratio(|v| &v.before_upstream));
+            println!(
+                "      {attack_rounds} attack rounds; p99 attacked/quiet: per delta {per_delta:.2}x, before upstream {before_upstream:.2}x"
+            );
+            ratios.push((per_delta, before_upstream));
+        }
     }
-    let revocation = revocation_latency(port, &victim_key, 20).await;
-
-    println!("victim, quiet and under attack (the attacker a process of its own, at CPU priority nice N):");
-    print_run("quiet          ", &quiet);
-    for (nice, rounds, run) in &attacked_runs {
-        print_run(&format!("attacked, nice {nice:>2}"), run);
-        let ratio = |p: f64, f: fn(&Victim) -> &Vec<f64>| percentile(f(run), p) / percentile(f(&quiet), p);
+    println!("p99 attacked/quiet, median of {rounds} rounds (target <= 2x):");
+    for (nice, ratios) in &ratios {
+        let median = |f: fn(&(f64, f64)) -> f64| {
+            let mut values: Vec<f64> = ratios.iter().map(f).collect();
+            values.sort_by(f64::total_cmp);
+            percentile(&values, 0.5)
+        };
         println!(
-            "    {rounds} attack rounds; p99 ratio attacked/quiet: per delta {:.2}x, before upstream {:.2}x (target <= 2x)",
-            ratio(0.99, |v| &v.per_delta),
-            ratio(0.99, |v| &v.before_upstream),
+            "  attacker at nice {nice:>2}: per delta {:.2}x, before upstream {:.2}x",
+            median(|r| r.0),
+            median(|r| r.1)
         );
     }
+    let revocation = revocation_latency(port, &victim_key, 20).await;
     let closed: Vec<f64> = revocation.iter().flatten().copied().collect();
     println!(
         "revokeApiKey -> close 4403: {} of {} sockets, p50 {:.1} ms, max {:.1} ms (target <= 1 s)",
@@ -536,7 +553,7 @@ async fn main() {
             &client,
             port,
             &victim_key,
-            "query($c: ID!) { conversation(id: $c) { messages(first: 20) { edges { node { role status } } } } }",
+            "query($c: ID!) { conversation(id: $c) { messages(first: 50) { edges { node { role status } } } } }",
             json!({ "c": conversation }),
         )
         .await;
@@ -547,7 +564,7 @@ async fn main() {
             .filter(|e| e["node"]["role"] == "ASSISTANT" && e["node"]["status"] == "COMPLETE")
             .count();
     }
-    let turns = (1 + attacked_runs.len()) * streams;
+    let turns = rounds * (1 + priorities.len()) * streams;
     println!("victim's data: memory kept {has_memory}; {answers} of {turns} answers stored complete");
     println!("\n| attack | what it met | times |\n|---|---|---|");
     for ((attack, outcome), count) in tally.0.lock().unwrap().iter() {
