@@ -83,7 +83,12 @@ struct Run {
     seconds: f64,
 }
 
-async fn run(mode: Mode, model_dir: &str, locomo: &std::path::Path, lines: usize) -> (Run, TestApp, Vec<(usize, String)>) {
+async fn run(
+    mode: Mode,
+    model_dir: &str,
+    locomo: &std::path::Path,
+    lines: usize,
+) -> (Run, TestApp, Vec<(usize, String)>) {
     let tools = if mode == Mode::NoTools { "false" } else { "true" };
     let app = TestApp::spawn_with(
         Backend::Sqlite,
@@ -157,11 +162,8 @@ async fn main() {
         return;
     }
 
-    let modes = [
-        Mode::NoTools,
-        Mode::Tools(SearchPolicy::AboutTheUser),
-        Mode::Tools(SearchPolicy::WhenThePromptLacksIt),
-    ];
+    let modes =
+        [Mode::NoTools, Mode::Tools(SearchPolicy::AboutTheUser), Mode::Tools(SearchPolicy::WhenThePromptLacksIt)];
     let mut runs = Vec::new();
     for mode in modes {
         let (run, _app, _) = run(mode, &model_dir, &locomo, lines).await;
@@ -218,11 +220,8 @@ async fn main() {
             lookups.iter().map(|r| r.search_rank).collect::<Vec<_>>()
         );
         for run in &runs {
-            let outside: Vec<&ProbeResult> = run
-                .results
-                .iter()
-                .filter(|r| r.kind == kind && r.search_rank.is_none_or(|n| n > 5))
-                .collect();
+            let outside: Vec<&ProbeResult> =
+                run.results.iter().filter(|r| r.kind == kind && r.search_rank.is_none_or(|n| n > 5)).collect();
             let answered = outside.iter().filter(|r| hit(run, r)).count();
             let through_search = outside.iter().filter(|r| !r.hit && r.found_by_search).count();
             println!(
@@ -243,7 +242,9 @@ async fn main() {
     }
 
     // Memory-related Claude calls per user message, counted in the fake's log.
-    println!("\n| run | user messages | extraction calls | search rounds | memory-related calls per message |\n|---|---|---|---|---|");
+    println!(
+        "\n| run | user messages | extraction calls | search rounds | memory-related calls per message |\n|---|---|---|---|---|"
+    );
     for run in &runs {
         let per = |n: usize| n as f64 / run.sent as f64;
         println!(

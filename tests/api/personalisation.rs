@@ -80,6 +80,7 @@ pub struct PersonaRun {
     pub results: Vec<ProbeResult>,
     /// How many memories the user had when the first set's questions were asked.
     pub memories: usize,
+    #[allow(dead_code)] // the benchmark's weight grid reads it
     pub user_id: String,
     pub key: String,
     /// The user's messages sent so far.
@@ -168,6 +169,7 @@ pub async fn run_more(app: &TestApp, run: &mut PersonaRun, persona: &'static Per
 }
 
 /// Waits until learning has read every message the user sent (so extraction calls are counted).
+#[allow(dead_code)] // used by the benchmark
 pub async fn settle(app: &TestApp, run: &PersonaRun) {
     learned_from(app, &run.key, run.sent).await;
 }
@@ -225,7 +227,11 @@ fn found_in_results(request: &Recorded, needs: &str) -> bool {
     request.tool_results().iter().any(|result| {
         let content = result["content"].as_str().unwrap_or_default();
         let found: serde_json::Value = serde_json::from_str(content).unwrap_or_default();
-        found["memories"].as_array().into_iter().flatten().any(|m| m["content"].as_str().is_some_and(|c| c.contains(needs)))
+        found["memories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| m["content"].as_str().is_some_and(|c| c.contains(needs)))
     })
 }
 
@@ -242,6 +248,7 @@ pub enum SearchPolicy {
 }
 
 impl SearchPolicy {
+    #[allow(dead_code)] // used by the benchmark
     pub fn label(self) -> &'static str {
         match self {
             SearchPolicy::AboutTheUser => "searches every question about the user",
@@ -253,15 +260,108 @@ impl SearchPolicy {
 const FIRST_PERSON: &[&str] = &["i", "my", "me", "mine", "we", "our", "us", "ours", "myself"];
 const REFERRING: &[&str] = &["he", "she", "it", "its", "they", "them", "their", "his", "her", "him", "that", "there"];
 const ASKING: &[&str] = &[
-    "what", "which", "where", "when", "who", "whose", "how", "why", "is", "are", "am", "do", "does", "did", "can",
-    "could", "should", "would", "will", "tell", "remind", "suggest", "recommend", "plan", "give", "any", "find",
+    "what",
+    "which",
+    "where",
+    "when",
+    "who",
+    "whose",
+    "how",
+    "why",
+    "is",
+    "are",
+    "am",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "tell",
+    "remind",
+    "suggest",
+    "recommend",
+    "plan",
+    "give",
+    "any",
+    "find",
 ];
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "from", "by", "about", "as",
-    "into", "up", "out", "over", "this", "these", "those", "be", "been", "was", "were", "has", "have", "had", "s",
-    "m", "ll", "ve", "re", "d", "t", "again", "say", "said", "tell", "told", "you", "your", "me", "kind", "some",
-    "thing", "now", "still", "exactly", "please", "if", "so", "than", "then", "other", "besides", "since", "get",
-    "got", "going", "good", "idea", "ideas", "lately", "recently", "originally", "do", "does", "did", "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "but",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "from",
+    "by",
+    "about",
+    "as",
+    "into",
+    "up",
+    "out",
+    "over",
+    "this",
+    "these",
+    "those",
+    "be",
+    "been",
+    "was",
+    "were",
+    "has",
+    "have",
+    "had",
+    "s",
+    "m",
+    "ll",
+    "ve",
+    "re",
+    "d",
+    "t",
+    "again",
+    "say",
+    "said",
+    "tell",
+    "told",
+    "you",
+    "your",
+    "me",
+    "kind",
+    "some",
+    "thing",
+    "now",
+    "still",
+    "exactly",
+    "please",
+    "if",
+    "so",
+    "than",
+    "then",
+    "other",
+    "besides",
+    "since",
+    "get",
+    "got",
+    "going",
+    "good",
+    "idea",
+    "ideas",
+    "lately",
+    "recently",
+    "originally",
+    "do",
+    "does",
+    "did",
+    "doing",
 ];
 
 fn words(text: &str) -> Vec<String> {
@@ -300,10 +400,12 @@ pub fn scripted_claude(policy: SearchPolicy) -> impl Fn(&Recorded) -> Reply + Se
             return answer();
         }
         let messages = request.messages();
-        let users: Vec<&str> = messages.iter().filter(|(role, _)| role == "user").map(|(_, text)| text.as_str()).collect();
+        let users: Vec<&str> =
+            messages.iter().filter(|(role, _)| role == "user").map(|(_, text)| text.as_str()).collect();
         let Some(&message) = users.last() else { return answer() };
         let own = words(message);
-        let refers_back = own.first().is_some_and(|w| w == "and") || own.iter().any(|w| REFERRING.contains(&w.as_str()));
+        let refers_back =
+            own.first().is_some_and(|w| w == "and") || own.iter().any(|w| REFERRING.contains(&w.as_str()));
         let previous = if refers_back && users.len() > 1 { users[users.len() - 2] } else { "" };
         let subject = format!("{previous} {message}");
         let about_user = words(&subject).iter().any(|w| FIRST_PERSON.contains(&w.as_str()));
@@ -465,4 +567,3 @@ async fn imported_is_a_source_a_client_may_give(app: TestApp) {
 }
 
 crate::on_both_backends!(imported_is_a_source_a_client_may_give);
-

@@ -84,7 +84,10 @@ pub const MORE: &[More] = &[
                 "Emma needs a pirate costume for the school play in June",
             ),
             ask("What's the name of Emma's teacher again?", "Emma's class teacher at school is Frau Weber"),
-            ask("How much money did the school want for the class?", "Emma's school asked for 20 euros for the class fund"),
+            ask(
+                "How much money did the school want for the class?",
+                "Emma's school asked for 20 euros for the class fund",
+            ),
             ask(
                 "Who did I say covers my nights when my daughter is sick?",
                 "My colleague Felix swaps night shifts with me when Emma is ill",
@@ -123,13 +126,21 @@ pub const MORE: &[More] = &[
                 "What was my permit number?",
                 "My parking permit number is HH-2291",
             ),
-            follow_up(&["Tell me about my brother."], "Which city does he live in?", "My brother Lukas is a carpenter in Munich"),
+            follow_up(
+                &["Tell me about my brother."],
+                "Which city does he live in?",
+                "My brother Lukas is a carpenter in Munich",
+            ),
             follow_up(
                 &["What does my partner do for a living?"],
                 "Where is he from originally?",
                 "I'm learning Portuguese because my partner Tiago is from Porto",
             ),
-            follow_up(&["What kind of dog do I have?"], "And what's its name?", "I have a rescue greyhound called Pepper"),
+            follow_up(
+                &["What kind of dog do I have?"],
+                "And what's its name?",
+                "I have a rescue greyhound called Pepper",
+            ),
             follow_up(
                 &["Which instrument do I play?"],
                 "On which evening is that?",
@@ -173,7 +184,10 @@ pub const MORE: &[More] = &[
                 "What did I tell you about where the club's money goes?",
                 "The club's budget pays for balls, not for rubbers",
             ),
-            harder("What did I say about the furniture for my vinyl?", "I keep my records in a cabinet my father built"),
+            harder(
+                "What did I say about the furniture for my vinyl?",
+                "I keep my records in a cabinet my father built",
+            ),
         ],
         dialogues: &[
             earlier(
@@ -185,7 +199,11 @@ pub const MORE: &[More] = &[
                 "My colleague Nakamura's retirement dinner is at the Hotel Nikko on the 28th.",
             ),
             earlier(
-                &["The wifi password at the school lab is kagaku-2024.", "Give me a fun fact about copper.", "Another one please."],
+                &[
+                    "The wifi password at the school lab is kagaku-2024.",
+                    "Give me a fun fact about copper.",
+                    "Another one please.",
+                ],
                 "What did I say the lab wifi password was?",
                 "The wifi password at the school lab is kagaku-2024",
             ),
@@ -233,7 +251,10 @@ pub const MORE: &[More] = &[
             ask("Who is baking our cake?", "Sam's mum is making the wedding cake"),
             ask("How much did I say we can spend on the loft?", "The loft renovation budget is £28,000"),
             ask("When does the builder start upstairs?", "Gary the builder starts on the loft in March"),
-            ask("What has to come out of the loft before work begins?", "The loft's old water tank has to be removed first"),
+            ask(
+                "What has to come out of the loft before work begins?",
+                "The loft's old water tank has to be removed first",
+            ),
         ],
         harder: &[
             harder("What did I tell you about the music at the wedding?", "My cousin Ravi will DJ at the wedding"),
@@ -261,8 +282,16 @@ pub const MORE: &[More] = &[
                 "Which city is she in?",
                 "My sister Anjali is a journalist at a newspaper in Delhi",
             ),
-            follow_up(&["What are my pets called?"], "What kind of animals are they?", "I have two cats, Biscuit and Moth"),
-            follow_up(&["What sport am I training for?"], "When is it?", "I'm training for my first triathlon in August"),
+            follow_up(
+                &["What are my pets called?"],
+                "What kind of animals are they?",
+                "I have two cats, Biscuit and Moth",
+            ),
+            follow_up(
+                &["What sport am I training for?"],
+                "When is it?",
+                "I'm training for my first triathlon in August",
+            ),
             follow_up(&["Where did I study?"], "And what subject?", "I studied architecture in Glasgow"),
         ],
     },
@@ -294,7 +323,10 @@ pub const MORE: &[More] = &[
                 "My neighbour's lad Cian helps me haul the boat out in October",
             ),
             ask("What size batteries does my hearing aid take?", "My hearing aid batteries are size 312"),
-            ask("When does the foot doctor come?", "The chiropodist comes to the house on the first Tuesday of the month"),
+            ask(
+                "When does the foot doctor come?",
+                "The chiropodist comes to the house on the first Tuesday of the month",
+            ),
             ask("How often do I need the blood test?", "I take warfarin and need a blood test every month"),
         ],
         harder: &[
