@@ -1,11 +1,20 @@
 //! Personalisation in a full memory store (`tests/api/personalisation.rs` runs one user of it on
 //! every test run). Four users, each with ~350 memories — facts they stated, facts Claude
 //! extracted from what they said in passing, work notes, and imported chat lines (250 real LoCoMo
-//! turns between two other people, and the user's own chats with friends) — ask 15 questions each
+//! turns between two other people, and the user's own chats with friends) — ask 17 questions each
 //! in fresh conversations through `sendMessage` against the fake Anthropic API; a probe hits when
 //! the request Claude receives carries the memory its answer needs. No probe's memory is a core
-//! memory or a preference, so each must be found by retrieval. Prints the hit rate by kind of
-//! question, by kind of memory and by user, and the misses.
+//! memory or a preference, so each must be found by retrieval. Then the larger set
+//! (`tests/api/personalisation_more.rs`): 16 more memories per user on two crowded topics, 6
+//! look-it-up questions on them and 6 multi-turn ones.
+//!
+//! Three runs, each on a fresh server: without the memory tools (`CHAT_MEMORY_TOOLS=false`), and
+//! with them, the fake Claude a scripted model that decides from the request alone when to call
+//! `search_memories` (two policies, `personalisation::SearchPolicy`); with tools a probe hits when
+//! its memory is in the prompt or comes back from a search of the same turn. Prints the hit rates
+//! by kind of question, how many look-it-up memories really are outside the top five, the
+//! memory-related Claude calls per user message (extraction calls and search rounds, from the
+//! fake's log), and the misses.
 //!
 //! Run: `scripts/fetch-model.sh && cargo bench --bench personalisation`
 //! (`EMBEDDING_MODEL_DIR`, `LOCOMO_PATH`, `BENCH_LOCOMO_LINES` (250) to change it).
@@ -23,6 +32,8 @@ mod helpers;
 mod personalisation;
 #[path = "../tests/api/personalisation_data.rs"]
 mod personalisation_data;
+#[path = "../tests/api/personalisation_more.rs"]
+mod personalisation_more;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,16 +43,99 @@ use assistant::store::search_index::Hit;
 use chrono::Utc;
 use entity::{memory, prelude::*};
 use helpers::{Backend, TestApp};
-use personalisation::{ProbeResult, describe_misses, locomo_path, run_persona, tally};
-use personalisation_data::PERSONAS;
+use personalisation::{
+    ProbeResult, SearchPolicy, describe_misses, locomo_path, run_more, run_persona, scripted_claude, settle, tally,
+};
+use personalisation_data::{PERSONAS, QuestionKind};
+use personalisation_more::MORE;
 use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
-fn table<K: Ord>(title: &str, results: &[ProbeResult], key: impl Fn(&ProbeResult) -> K, name: impl Fn(&K) -> String) {
-    println!("\n| {title} | hits | rate |\n|---|---|---|");
-    for (k, (hits, total)) in tally(results, key) {
-        println!("| {} | {hits}/{total} | {:.0} % |", name(&k), 100.0 * hits as f64 / total as f64);
+/// How the fake Claude of a run answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `CHAT_MEMORY_TOOLS=false`: the request offers no tools.
+    NoTools,
+    /// The tools offered, and the scripted model searching by this policy.
+    Tools(SearchPolicy),
+}
+
+impl Mode {
+    fn label(self) -> String {
+        match self {
+            Mode::NoTools => "without tools".into(),
+            Mode::Tools(policy) => format!("with tools ({})", policy.label()),
+        }
     }
+}
+
+/// A run of every user: the results, and what reached the fake Claude.
+struct Run {
+    mode: Mode,
+    results: Vec<ProbeResult>,
+    /// How many of `results` are the first set's (today's 68), the rest being the larger set's.
+    first_set: usize,
+    sent: usize,
+    extraction_calls: usize,
+    search_rounds: usize,
+    chat_requests: usize,
+    memories: Vec<String>,
+    seconds: f64,
+}
+
+async fn run(
+    mode: Mode,
+    model_dir: &str,
+    locomo: &std::path::Path,
+    lines: usize,
+) -> (Run, TestApp, Vec<(usize, String)>) {
+    let tools = if mode == Mode::NoTools { "false" } else { "true" };
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("EMBEDDING_PROVIDER", "local"),
+            ("EMBEDDING_MODEL_DIR", model_dir),
+            ("RUST_LOG", "warn"),
+            ("CHAT_MEMORY_TOOLS", tools),
+        ],
+    )
+    .await
+    .expect("the server");
+    if let Mode::Tools(policy) = mode {
+        app.anthropic.set_stream_model(scripted_claude(policy));
+    }
+    let started = Instant::now();
+    let (mut results, mut later, mut memories, mut users) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut sent = 0;
+    for (index, persona) in PERSONAS.iter().enumerate() {
+        let mut persona_run = run_persona(&app, persona, index, locomo, lines).await;
+        memories.push(format!("{} {}", persona.name, persona_run.memories));
+        users.push((index, persona_run.user_id.clone()));
+        results.append(&mut persona_run.results);
+        run_more(&app, &mut persona_run, persona, &MORE[index]).await;
+        later.append(&mut persona_run.results);
+        settle(&app, &persona_run).await;
+        sent += persona_run.sent;
+    }
+    let first_set = results.len();
+    results.append(&mut later);
+    let requests = app.anthropic.stream_requests();
+    let run = Run {
+        mode,
+        first_set,
+        sent,
+        extraction_calls: app.anthropic.tool_requests().len(),
+        search_rounds: requests.iter().filter(|r| !r.tool_results().is_empty()).count(),
+        chat_requests: requests.len(),
+        results,
+        memories,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    (run, app, users)
+}
+
+fn rate(hits: usize, total: usize) -> String {
+    format!("{hits}/{total} = {:.1} %", 100.0 * hits as f64 / total.max(1) as f64)
 }
 
 #[tokio::main]
@@ -57,65 +151,148 @@ async fn main() {
         .to_string();
     let locomo = locomo_path().expect("the LoCoMo file (../shared/datasets/locomo/locomo10.json or LOCOMO_PATH)");
     let lines: usize = std::env::var("BENCH_LOCOMO_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(250);
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[("EMBEDDING_PROVIDER", "local"), ("EMBEDDING_MODEL_DIR", &model_dir), ("RUST_LOG", "warn")],
-    )
-    .await
-    .expect("the server");
 
-    let started = Instant::now();
-    let mut results = Vec::new();
-    let mut memories = Vec::new();
-    let mut prepared: Vec<Prepared> = Vec::new();
-    let grid_spec = std::env::var("BENCH_GRID").ok();
-    for (index, persona) in PERSONAS.iter().enumerate() {
-        let (mut found, stored, user_id) = run_persona(&app, persona, index, &locomo, lines).await;
-        memories.push(format!("{} {stored}", persona.name));
-        if grid_spec.is_some() {
-            prepared.extend(prepare(&app, index, &user_id, persona).await);
+    if let Ok(spec) = std::env::var("BENCH_GRID") {
+        let (_, app, users) = run(Mode::NoTools, &model_dir, &locomo, lines).await;
+        let mut prepared: Vec<Prepared> = Vec::new();
+        for (index, user_id) in &users {
+            prepared.extend(prepare(&app, *index, user_id, &PERSONAS[*index]).await);
         }
-        results.append(&mut found);
-    }
-    if let Some(spec) = grid_spec {
-        // The ranking alone, over the candidates the server's index gives: a probe counts when
-        // its memory is among the first five (the context's base; it takes more on close scores).
-        let mut scored: Vec<(usize, usize, String)> = grid::grid(&spec)
-            .into_iter()
-            .map(|(name, weights)| {
-                let within = |part: &dyn Fn(usize) -> bool| {
-                    prepared.iter().filter(|p| part(p.persona) && p.top5(&weights)).count()
-                };
-                (within(&|p| p < 2), within(&|p| p >= 2), name)
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-        let tuning = prepared.iter().filter(|p| p.persona < 2).count();
-        println!("grid, memory in the ranking's top 5: tuning users (Maria, Kenji) of {tuning}, the others after:");
-        for (t, h, name) in scored.iter().take(20) {
-            println!("  {t} {h} {name}");
-        }
-        if let Some((_, _, best)) = scored.first() {
-            let weights = grid::grid(&spec).into_iter().find(|(name, _)| name == best).map(|(_, w)| w).unwrap();
-            for p in prepared.iter().filter(|p| !p.top5(&weights)) {
-                println!("  outside the top 5 with{best}: {}", p.question);
-            }
-        }
+        grid_report(&spec, &prepared);
         return;
     }
-    let hits = results.iter().filter(|r| r.hit).count();
+
+    let modes =
+        [Mode::NoTools, Mode::Tools(SearchPolicy::AboutTheUser), Mode::Tools(SearchPolicy::WhenThePromptLacksIt)];
+    let mut runs = Vec::new();
+    for mode in modes {
+        let (run, _app, _) = run(mode, &model_dir, &locomo, lines).await;
+        println!(
+            "{}: {} probes, {} user messages, {:.0} s; memories per user: {}",
+            mode.label(),
+            run.results.len(),
+            run.sent,
+            run.seconds,
+            run.memories.join(", ")
+        );
+        runs.push(run);
+    }
+
+    // Hit rates: without tools the memory must be in the prompt; with them, in the prompt or in
+    // what a search of the same turn gave back.
+    let hit = |run: &Run, r: &ProbeResult| if run.mode == Mode::NoTools { r.hit } else { r.hit_with_tools() };
+    let header: Vec<String> = runs.iter().map(|r| r.mode.label()).collect();
+    println!("\n| kind of question | {} |\n|---|{}", header.join(" | "), "---|".repeat(runs.len()));
+    let kinds = tally(&runs[0].results, |r| r.kind);
+    for kind in kinds.keys() {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|run| {
+                let of: Vec<&ProbeResult> = run.results.iter().filter(|r| r.kind == *kind).collect();
+                format!("{}/{}", of.iter().filter(|r| hit(run, r)).count(), of.len())
+            })
+            .collect();
+        println!("| {} | {} |", kind.label(), cells.join(" | "));
+    }
+    for (name, range) in [
+        ("today's set (68)", 0..runs[0].first_set),
+        ("the larger set's new probes", runs[0].first_set..runs[0].results.len()),
+        ("all", 0..runs[0].results.len()),
+    ] {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|run| {
+                let part = &run.results[range.clone()];
+                rate(part.iter().filter(|r| hit(run, r)).count(), part.len())
+            })
+            .collect();
+        println!("| **{name}** | {} |", cells.join(" | "));
+    }
+
+    // Look it up: how many needed memories really are outside the top five by similarity.
+    for kind in [QuestionKind::LookUp, QuestionKind::LookUpHarder] {
+        let lookups: Vec<&ProbeResult> = runs[0].results.iter().filter(|r| r.kind == kind).collect();
+        let outside = lookups.iter().filter(|r| r.search_rank.is_none_or(|n| n > 5)).count();
+        println!(
+            "\n{}: {outside} of {} needed memories are outside searchMemories' top 5 for the question (ranks: {:?})",
+            kind.label(),
+            lookups.len(),
+            lookups.iter().map(|r| r.search_rank).collect::<Vec<_>>()
+        );
+        for run in &runs {
+            let outside: Vec<&ProbeResult> =
+                run.results.iter().filter(|r| r.kind == kind && r.search_rank.is_none_or(|n| n > 5)).collect();
+            let answered = outside.iter().filter(|r| hit(run, r)).count();
+            let through_search = outside.iter().filter(|r| !r.hit && r.found_by_search).count();
+            println!(
+                "  {}: those answered {answered}/{}, through search_memories {through_search}",
+                run.mode.label(),
+                outside.len()
+            );
+        }
+    }
+    for run in &runs {
+        let through_search = run.results.iter().filter(|r| !r.hit && r.found_by_search).count();
+        let searched = run.results.iter().filter(|r| r.searched).count();
+        println!(
+            "{}: probes answered only through search_memories: {through_search}; probe turns that searched: {searched}/{}",
+            run.mode.label(),
+            run.results.len()
+        );
+    }
+
+    // Memory-related Claude calls per user message, counted in the fake's log.
     println!(
-        "personalisation benchmark: {hits}/{} probes carried their memory ({:.1} %); memories per user: {}; {:.0} s",
-        results.len(),
-        100.0 * hits as f64 / results.len() as f64,
-        memories.join(", "),
-        started.elapsed().as_secs_f64()
+        "\n| run | user messages | extraction calls | search rounds | memory-related calls per message |\n|---|---|---|---|---|"
     );
-    table("kind of question", &results, |r| r.kind, |k| k.label().to_owned());
-    table("kind of memory needed", &results, |r| r.memory_kind, |k| format!("{k:?}"));
-    table("user", &results, |r| r.persona, |k| k.to_string());
-    for miss in describe_misses(&results) {
-        println!("  miss: {miss}");
+    for run in &runs {
+        let per = |n: usize| n as f64 / run.sent as f64;
+        println!(
+            "| {} | {} | {} ({:.2}) | {} ({:.2}) | {:.2} |",
+            run.mode.label(),
+            run.sent,
+            run.extraction_calls,
+            per(run.extraction_calls),
+            run.search_rounds,
+            per(run.search_rounds),
+            per(run.extraction_calls + run.search_rounds)
+        );
+    }
+    for run in &runs {
+        println!("\n{} ({} chat requests in all):", run.mode.label(), run.chat_requests);
+        for r in run.results.iter().filter(|r| !hit(run, r)) {
+            let searched = if r.searched { "searched, not found" } else { "did not search" };
+            let mut miss = describe_misses(std::slice::from_ref(r)).pop().unwrap_or_default();
+            if run.mode == Mode::NoTools {
+                miss = miss.lines().next().unwrap_or_default().to_owned();
+            }
+            println!("  miss ({searched}): {miss}");
+        }
+    }
+}
+
+fn grid_report(spec: &str, prepared: &[Prepared]) {
+    // The ranking alone, over the candidates the server's index gives: a probe counts when its
+    // memory is among the first five (the context's base; it takes more on close scores).
+    let mut scored: Vec<(usize, usize, String)> = grid::grid(spec)
+        .into_iter()
+        .map(|(name, weights)| {
+            let within =
+                |part: &dyn Fn(usize) -> bool| prepared.iter().filter(|p| part(p.persona) && p.top5(&weights)).count();
+            (within(&|p| p < 2), within(&|p| p >= 2), name)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let tuning = prepared.iter().filter(|p| p.persona < 2).count();
+    println!("grid, memory in the ranking's top 5: tuning users (Maria, Kenji) of {tuning}, the others after:");
+    for (t, h, name) in scored.iter().take(20) {
+        println!("  {t} {h} {name}");
+    }
+    if let Some((_, _, best)) = scored.first() {
+        let weights = grid::grid(spec).into_iter().find(|(name, _)| name == best).map(|(_, w)| w).unwrap();
+        for p in prepared.iter().filter(|p| !p.top5(&weights)) {
+            println!("  outside the top 5 with{best}: {}", p.question);
+        }
     }
 }
 

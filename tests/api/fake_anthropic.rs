@@ -236,6 +236,9 @@ impl Recorded {
     }
 }
 
+/// A scripted model: the reply to any streamed request, computed from it.
+type StreamModel = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
 enum ToolScript {
     Fixed(Reply),
     Computed(Box<dyn Fn(&Recorded) -> Reply + Send + Sync>),
@@ -244,6 +247,8 @@ enum ToolScript {
 #[derive(Default)]
 struct Inner {
     stream_replies: Mutex<VecDeque<ToolScript>>,
+    /// What answers a streamed request when no reply is queued (a scripted model).
+    stream_default: Mutex<Option<Arc<StreamModel>>>,
     other_replies: Mutex<VecDeque<Reply>>,
     tool_replies: Mutex<VecDeque<ToolScript>>,
     requests: Mutex<Vec<Recorded>>,
@@ -282,6 +287,13 @@ impl FakeAnthropic {
     /// `tool_result` a follow-up request carries, or to call tools for as long as it may).
     pub fn push_stream_with(&self, reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
         self.inner.stream_replies.lock().unwrap().push_back(ToolScript::Computed(Box::new(reply)));
+    }
+
+    /// Answers every streamed request that finds no queued reply with `model` (a scripted model
+    /// that decides from the request alone, e.g. when to call a tool), instead of
+    /// [`DEFAULT_ANSWER`].
+    pub fn set_stream_model(&self, model: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        *self.inner.stream_default.lock().unwrap() = Some(Arc::new(model));
     }
 
     /// Queues replies for non-streamed requests without tools (summaries), used in order.
@@ -346,7 +358,13 @@ async fn messages(
         match script {
             Some(ToolScript::Fixed(reply)) => reply,
             Some(ToolScript::Computed(reply)) => reply(&request),
-            None => Reply::Stream(StreamReply::text(DEFAULT_ANSWER)),
+            None => {
+                let model = inner.stream_default.lock().unwrap().clone();
+                match model {
+                    Some(model) => model(&request),
+                    None => Reply::Stream(StreamReply::text(DEFAULT_ANSWER)),
+                }
+            }
         }
     } else if offers_tools {
         let script = inner.tool_replies.lock().unwrap().pop_front();

@@ -30,6 +30,7 @@ mod model_install;
 mod persisted_queries;
 mod personalisation;
 mod personalisation_data;
+mod personalisation_more;
 mod preferences;
 mod public_limits;
 mod replicas;

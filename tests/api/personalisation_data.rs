@@ -26,6 +26,9 @@ pub enum MemoryKind {
     Note,
     /// A line of a chat with other people, imported (IMPORTED, OTHER).
     Imported,
+    /// Said by the user earlier in the same conversation, and stored nowhere (the larger set's
+    /// multi-turn questions, `personalisation_more.rs`).
+    Said,
 }
 
 /// What a question asks of the memory.
@@ -45,6 +48,15 @@ pub enum QuestionKind {
     /// conditions tier (`services::memory::conditions`) was built on the misses of `Task`, and
     /// before it ran on them: the held-out check of that tier.
     Advice,
+    /// The larger set (`personalisation_more.rs`): recalls one memory of a topic the user has many
+    /// memories on.
+    LookUp,
+    /// The larger set's second batch of look-it-up questions, written to be harder.
+    LookUpHarder,
+    /// The larger set: the needed fact was said earlier in the same conversation.
+    Earlier,
+    /// The larger set: builds on the previous turn ("Which city does he live in?").
+    FollowUp,
 }
 
 impl QuestionKind {
@@ -56,6 +68,10 @@ impl QuestionKind {
             QuestionKind::Note => "a work note",
             QuestionKind::Learned => "said in passing, extracted",
             QuestionKind::Advice => "advice that needs a standing condition (held out)",
+            QuestionKind::LookUp => "look it up: one of many memories on a topic",
+            QuestionKind::LookUpHarder => "look it up, second batch (written to be harder)",
+            QuestionKind::Earlier => "multi-turn: said earlier in the conversation",
+            QuestionKind::FollowUp => "multi-turn: builds on the previous turn",
         }
     }
 }
