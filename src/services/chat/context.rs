@@ -11,11 +11,14 @@
 //! a token budget (estimated at 4 characters per token, which over-counts English a little):
 //! the least relevant memories go first, then interests, then the least certain preferences.
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use entity::enums::{MemoryCategory, MessageRole, PreferenceSource};
 use entity::{conversation, learned_pattern, memory, preference, prelude::*, user};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::turn::{Phase, record_phase};
 use super::window;
 use crate::error::AppResult;
 use crate::llm::{ChatMessage, Role, SystemBlock};
@@ -109,7 +112,14 @@ pub async fn assemble(
     query: &str,
     pending: bool,
 ) -> AppResult<AssembledContext> {
+    // A preview's timings are not a turn's.
+    let record = |phase: Phase, took: Duration| {
+        if !pending {
+            record_phase(phase, took);
+        }
+    };
     let now = Utc::now();
+    let reading = Instant::now();
     let mut preferences: Vec<preference::Model> = preferences::list(&state.db, user.id)
         .await?
         .into_iter()
@@ -127,7 +137,14 @@ pub async fn assemble(
         .limit(CORE_MEMORIES)
         .all(&state.db)
         .await?;
-    let related = match retrieval::search(state, user.id, query, RELATED_MEMORIES).await {
+    let mut reads = reading.elapsed();
+    let embedding = Instant::now();
+    let query_vector = retrieval::embed_query(state, query).await;
+    record(Phase::Embedding, embedding.elapsed());
+    let searching = Instant::now();
+    let related = retrieval::search_with_vector(state, user.id, query, query_vector.as_deref(), RELATED_MEMORIES).await;
+    record(Phase::Search, searching.elapsed());
+    let related = match related {
         Ok(memories) => memories,
         Err(error) => {
             // An answer without memories beats no answer.
@@ -148,6 +165,7 @@ pub async fn assemble(
     // them (a dessert and "type 2 diabetic"): they join the relevant memories, after them, so the
     // token budget lets them go first.
     if conditions::seeks_advice(query) {
+        let reading = Instant::now();
         let standing = Memory::find_live(user.id)
             .filter(memory::Column::Category.eq(MemoryCategory::Condition))
             .filter(memory::Column::Importance.lt(CORE_IMPORTANCE))
@@ -156,6 +174,7 @@ pub async fn assemble(
             .limit(conditions::CONDITIONS_IN_CONTEXT)
             .all(&state.db)
             .await?;
+        reads += reading.elapsed();
         for condition in standing {
             if !memories.iter().any(|m| m.memory.id == condition.id) {
                 memories.push(ScoredMemory { memory: condition, score: 0.0, similarity: None, keyword: 0.0 });
@@ -189,7 +208,10 @@ pub async fn assemble(
     };
     let estimated_system_tokens = system.iter().map(|b| estimate_tokens(&b.text)).sum();
 
+    let reading = Instant::now();
     let mut turns = window::recent_turns(state, conversation.id).await?;
+    reads += reading.elapsed();
+    record(Phase::Context, reads);
     if pending {
         turns.push(Turn { message_id: uuid::Uuid::nil(), role: MessageRole::User, content: query.to_owned() });
     }
