@@ -37,7 +37,7 @@ use crate::llm::{
 use crate::services::account::auth;
 use crate::services::learning;
 use crate::services::learning::extraction::TurnFindings;
-use crate::services::memory::retrieval::ScoredMemory;
+use crate::services::memory::retrieval::{self, ScoredMemory};
 use crate::state::AppState;
 use crate::store::ShortTermStore;
 
@@ -115,7 +115,7 @@ pub async fn preview(
     text: &str,
 ) -> AppResult<context::AssembledContext> {
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
-    context::assemble(state, &user, &conversation, &text, true).await
+    context::assemble(state, &user, &conversation, &text, true, retrieval::embed_query(state, &text)).await
 }
 
 /// Checks and records the user's message and starts the answer. Errors here (bad input,
@@ -132,6 +132,9 @@ pub async fn start_turn(
         return Err(AppError::ShuttingDown);
     }
     let limits = &state.config.chat;
+    // The message's embedding (for the context's memory search) is computed while the turn
+    // checks and records it: it is most of the work before the upstream request.
+    let embedding = QueryEmbedding::start(state, &validate_message(state, text)?);
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
     let text = text.as_str();
     state.llm.check_budget(user_id, "chat").await?;
@@ -163,6 +166,7 @@ pub async fn start_turn(
         sender,
         began,
         found_sender: Some(found_sender),
+        embedding: Some(embedding),
     };
     // Tracked, so a replica that is shutting down lets it finish (or ends it) before it exits.
     state.lifecycle.turns.spawn(
@@ -209,6 +213,42 @@ impl Phase {
 /// Records how long `phase` of a turn took.
 pub fn record_phase(phase: Phase, took: Duration) {
     metrics::histogram!("chat_turn_phase_seconds", "phase" => phase.label()).record(took);
+}
+
+/// A turn's message being embedded in a task of its own, as the query of the context's memory
+/// search; the task is aborted when the turn stops before using it.
+struct QueryEmbedding(tokio::task::JoinHandle<Option<Vec<f32>>>);
+
+impl QueryEmbedding {
+    fn start(state: &AppState, text: &str) -> Self {
+        let (state, text) = (state.clone(), text.to_owned());
+        Self(tokio::spawn(
+            async move {
+                let embedding = Instant::now();
+                let vector = retrieval::embed_query(&state, &text).await;
+                record_phase(Phase::Embedding, embedding.elapsed());
+                vector
+            }
+            .in_current_span(),
+        ))
+    }
+
+    /// The vector; `None` when embedding failed (the search goes by words then).
+    async fn vector(mut self) -> Option<Vec<f32>> {
+        match (&mut self.0).await {
+            Ok(vector) => vector,
+            Err(error) => {
+                tracing::warn!(error = %error, "the query embedding task ended abnormally; searching by words only");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for QueryEmbedding {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One of a user's concurrent-stream slots; given back when the turn ends, or on drop.
@@ -316,6 +356,8 @@ struct ActiveTurn {
     began: Instant,
     /// Where what the turn found and saved goes, for the message's learning.
     found_sender: Option<oneshot::Sender<TurnFindings>>,
+    /// The user's message being embedded, for the context (taken by it).
+    embedding: Option<QueryEmbedding>,
 }
 
 /// The answer across its rounds.
@@ -357,8 +399,22 @@ impl ActiveTurn {
             self.finish(Answer::default(), Ending::Interrupted, None, None).await;
             return;
         }
-        let assembled =
-            context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content, false).await;
+        let embedding = self.embedding.take();
+        let query_vector = async move {
+            match embedding {
+                Some(embedding) => embedding.vector().await,
+                None => None,
+            }
+        };
+        let assembled = context::assemble(
+            &self.state,
+            &self.user,
+            &self.conversation,
+            &self.user_message.content,
+            false,
+            query_vector,
+        )
+        .await;
         let requested = Instant::now();
         let (mut request, context_used, related) = match assembled {
             Ok(context) => {
