@@ -12,6 +12,13 @@
 //! `BENCH_TRANSPORTS`, default `ws,legacy,sse`, the transports the clients take in turn;
 //! `BENCH_SERVER` another server binary, e.g. a build from before a change).
 //!
+//! Memories (`BENCH_SCENARIOS=memories`, skipped without `EMBEDDING_MODEL_DIR`): the real model,
+//! `MEMORY_EXTRACTION=rules`, 20 users x 1,000 memories each (`BENCH_MEMORY_USERS`,
+//! `BENCH_MEMORIES`; vectors cached in the target directory, rows written to the server's SQLite
+//! file), one warm-up turn per user (reported apart: it loads the user's shard), then turns at
+//! `BENCH_RATES` per second (10,50,100) for `BENCH_RATE_SECONDS` (5) each: before-upstream
+//! percentiles and the mean of each `chat_turn_phase_seconds` phase, from `/metrics`.
+//!
 //! Replicas: with `BENCH_REPLICAS_DATABASE_URL` (PostgreSQL) and `BENCH_REPLICAS_REDIS_URL` set,
 //! a last scenario starts two servers on that database and Redis (one key prefix, as one
 //! deployment) and spreads the streams over them round-robin, as a load balancer would.
