@@ -13,7 +13,7 @@ pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 pub struct Server {
     child: std::process::Child,
     pub port: u16,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Server {
@@ -40,7 +40,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the server");
-        let server = Self { child, port, _data: data };
+        let server = Self { child, port, data };
         let client = reqwest::Client::new();
         for _ in 0..400 {
             let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await;
@@ -50,6 +50,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the server did not start");
+    }
+
+    /// The server's `DATA_DIR` (its SQLite file, `assistant.db`, unless `DATABASE_URL` is set).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     /// CPU time the server process has used (user + system), in seconds.

@@ -49,6 +49,13 @@ async fn a_chat_shows_up_in_the_metrics() {
         ("http_requests_total", &["route=\"/graphql\"", "status=\"200\""][..]),
         ("http_request_duration_seconds_count", &["route=\"/graphql\""][..]),
         ("memory_index_reconciles_total", &[][..]),
+        // Where the time before the upstream request went, phase by phase.
+        ("chat_turn_phase_seconds_count", &["phase=\"checks\""][..]),
+        ("chat_turn_phase_seconds_count", &["phase=\"writes\""][..]),
+        ("chat_turn_phase_seconds_count", &["phase=\"context\""][..]),
+        ("chat_turn_phase_seconds_count", &["phase=\"embedding\""][..]),
+        ("chat_turn_phase_seconds_count", &["phase=\"search\""][..]),
+        ("chat_turn_phase_seconds_count", &["phase=\"request\""][..]),
     ] {
         let value = sample(&text, family, labels).unwrap_or_else(|| panic!("no {family} {labels:?} in:\n{text}"));
         assert!(value >= 1.0, "{family} {labels:?} = {value}");

@@ -11,11 +11,14 @@
 //! a token budget (estimated at 4 characters per token, which over-counts English a little):
 //! the least relevant memories go first, then interests, then the least certain preferences.
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use entity::enums::{MemoryCategory, MessageRole, PreferenceSource};
 use entity::{conversation, learned_pattern, memory, preference, prelude::*, user};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::turn::{Phase, record_phase};
 use super::window;
 use crate::error::AppResult;
 use crate::llm::{ChatMessage, Role, SystemBlock};
@@ -101,33 +104,60 @@ impl AssembledContext {
 }
 
 /// Builds the context for answering `query`. With `pending`, the message is not stored yet
-/// (`contextPreview`) and is appended to the conversation's messages.
+/// (`contextPreview`) and is appended to the conversation's messages. `query_vector` gives the
+/// query's embedding ([`retrieval::embed_query`], or one a turn began earlier); the SQL reads run
+/// while it is awaited and searched with.
 pub async fn assemble(
     state: &AppState,
     user: &user::Model,
     conversation: &conversation::Model,
     query: &str,
     pending: bool,
+    query_vector: impl Future<Output = Option<Vec<f32>>>,
 ) -> AppResult<AssembledContext> {
+    // A preview's timings are not a turn's.
+    let record = |phase: Phase, took: Duration| {
+        if !pending {
+            record_phase(phase, took);
+        }
+    };
     let now = Utc::now();
-    let mut preferences: Vec<preference::Model> = preferences::list(&state.db, user.id)
-        .await?
-        .into_iter()
-        .filter(|p| p.confidence >= PREFERENCE_CONFIDENCE_FLOOR)
-        .collect();
+    let reads = async {
+        let reading = Instant::now();
+        let read = tokio::try_join!(
+            preferences::list(&state.db, user.id),
+            style::profile(&state.db, user.id),
+            patterns::top_interests(&state.db, user.id, now, TOP_INTERESTS, INTEREST_CONFIDENCE_FLOOR),
+            async {
+                Ok(Memory::find_live(user.id)
+                    .filter(memory::Column::Importance.gte(CORE_IMPORTANCE))
+                    .order_by_desc(memory::Column::Importance)
+                    .order_by_desc(memory::Column::Id)
+                    .limit(CORE_MEMORIES)
+                    .all(&state.db)
+                    .await?)
+            },
+            standing_conditions(state, user.id, query),
+            window::recent_turns(state, conversation.id),
+        );
+        record(Phase::Context, reading.elapsed());
+        read
+    };
+    let search = async {
+        let query_vector = query_vector.await;
+        let searching = Instant::now();
+        let related =
+            retrieval::search_with_vector(state, user.id, query, query_vector.as_deref(), RELATED_MEMORIES).await;
+        record(Phase::Search, searching.elapsed());
+        related
+    };
+    let (read, related) = tokio::join!(reads, search);
+    let (preferences, style, mut interests, mut core_memories, standing, mut turns) = read?;
+    let mut preferences: Vec<preference::Model> =
+        preferences.into_iter().filter(|p| p.confidence >= PREFERENCE_CONFIDENCE_FLOOR).collect();
     // Most certain first: what the budget cuts is the least certain.
     preferences.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.key.cmp(&b.key)));
-    let style = style::profile(&state.db, user.id).await?;
-    let mut interests =
-        patterns::top_interests(&state.db, user.id, now, TOP_INTERESTS, INTEREST_CONFIDENCE_FLOOR).await?;
-    let mut core_memories = Memory::find_live(user.id)
-        .filter(memory::Column::Importance.gte(CORE_IMPORTANCE))
-        .order_by_desc(memory::Column::Importance)
-        .order_by_desc(memory::Column::Id)
-        .limit(CORE_MEMORIES)
-        .all(&state.db)
-        .await?;
-    let related = match retrieval::search(state, user.id, query, RELATED_MEMORIES).await {
+    let related = match related {
         Ok(memories) => memories,
         Err(error) => {
             // An answer without memories beats no answer.
@@ -147,19 +177,9 @@ pub async fn assemble(
     // Advice must fit the user's standing conditions even when the request shares no word with
     // them (a dessert and "type 2 diabetic"): they join the relevant memories, after them, so the
     // token budget lets them go first.
-    if conditions::seeks_advice(query) {
-        let standing = Memory::find_live(user.id)
-            .filter(memory::Column::Category.eq(MemoryCategory::Condition))
-            .filter(memory::Column::Importance.lt(CORE_IMPORTANCE))
-            .order_by_desc(memory::Column::Importance)
-            .order_by_desc(memory::Column::UpdatedAt)
-            .limit(conditions::CONDITIONS_IN_CONTEXT)
-            .all(&state.db)
-            .await?;
-        for condition in standing {
-            if !memories.iter().any(|m| m.memory.id == condition.id) {
-                memories.push(ScoredMemory { memory: condition, score: 0.0, similarity: None, keyword: 0.0 });
-            }
+    for condition in standing {
+        if !memories.iter().any(|m| m.memory.id == condition.id) {
+            memories.push(ScoredMemory { memory: condition, score: 0.0, similarity: None, keyword: 0.0 });
         }
     }
 
@@ -189,7 +209,6 @@ pub async fn assemble(
     };
     let estimated_system_tokens = system.iter().map(|b| estimate_tokens(&b.text)).sum();
 
-    let mut turns = window::recent_turns(state, conversation.id).await?;
     if pending {
         turns.push(Turn { message_id: uuid::Uuid::nil(), role: MessageRole::User, content: query.to_owned() });
     }
@@ -204,6 +223,22 @@ pub async fn assemble(
         interests,
         estimated_system_tokens,
     })
+}
+
+/// The user's standing conditions when `query` asks for advice (`conditions::seeks_advice`), the
+/// most important first; none otherwise.
+async fn standing_conditions(state: &AppState, user_id: uuid::Uuid, query: &str) -> AppResult<Vec<memory::Model>> {
+    if !conditions::seeks_advice(query) {
+        return Ok(Vec::new());
+    }
+    Ok(Memory::find_live(user_id)
+        .filter(memory::Column::Category.eq(MemoryCategory::Condition))
+        .filter(memory::Column::Importance.lt(CORE_IMPORTANCE))
+        .order_by_desc(memory::Column::Importance)
+        .order_by_desc(memory::Column::UpdatedAt)
+        .limit(conditions::CONDITIONS_IN_CONTEXT)
+        .all(&state.db)
+        .await?)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -37,7 +37,7 @@ use crate::llm::{
 use crate::services::account::auth;
 use crate::services::learning;
 use crate::services::learning::extraction::TurnFindings;
-use crate::services::memory::retrieval::ScoredMemory;
+use crate::services::memory::retrieval::{self, ScoredMemory};
 use crate::state::AppState;
 use crate::store::ShortTermStore;
 
@@ -115,7 +115,7 @@ pub async fn preview(
     text: &str,
 ) -> AppResult<context::AssembledContext> {
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
-    context::assemble(state, &user, &conversation, &text, true).await
+    context::assemble(state, &user, &conversation, &text, true, retrieval::embed_query(state, &text)).await
 }
 
 /// Checks and records the user's message and starts the answer. Errors here (bad input,
@@ -132,13 +132,19 @@ pub async fn start_turn(
         return Err(AppError::ShuttingDown);
     }
     let limits = &state.config.chat;
+    // The message's embedding (for the context's memory search) is computed while the turn
+    // checks and records it: it is most of the work before the upstream request.
+    let embedding = QueryEmbedding::start(state, &validate_message(state, text)?);
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
     let text = text.as_str();
     state.llm.check_budget(user_id, "chat").await?;
 
     let slot = StreamSlot::acquire(state.short_term.clone(), user_id, limits.max_concurrent_streams).await?;
+    record_phase(Phase::Checks, began.elapsed());
+    let writing = Instant::now();
     let (user_message, assistant_message) = record_start(state, &conversation, text).await?;
     window::push_turn(state.short_term.as_ref(), &user_message).await;
+    record_phase(Phase::Writes, writing.elapsed());
     // What the message teaches is learned off the hot path; it is there for later turns. The
     // memories the turn's context finds are handed over, so the message is searched once.
     let (found_sender, found) = oneshot::channel();
@@ -160,6 +166,7 @@ pub async fn start_turn(
         sender,
         began,
         found_sender: Some(found_sender),
+        embedding: Some(embedding),
     };
     // Tracked, so a replica that is shutting down lets it finish (or ends it) before it exits.
     state.lifecycle.turns.spawn(
@@ -170,6 +177,78 @@ pub async fn start_turn(
         .instrument(span),
     );
     Ok(receiver)
+}
+
+/// The parts of a turn before its upstream request, as `chat_turn_phase_seconds{phase}` tells
+/// them apart (README lists them). Phases that run at the same time each count their own time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The message checked, the conversation and user read, the budget and a stream slot taken.
+    Checks,
+    /// The user's message and the empty answer stored, the message pushed to the short-term window.
+    Writes,
+    /// The context's SQL reads: preferences, style, interests, core memories, conditions, window.
+    Context,
+    /// The message's embedding (the query vector of the memory search).
+    Embedding,
+    /// The memory search: index candidates, ranking, the memories' rows.
+    Search,
+    /// The request built and sent, until its first event is back.
+    Request,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Checks => "checks",
+            Phase::Writes => "writes",
+            Phase::Context => "context",
+            Phase::Embedding => "embedding",
+            Phase::Search => "search",
+            Phase::Request => "request",
+        }
+    }
+}
+
+/// Records how long `phase` of a turn took.
+pub fn record_phase(phase: Phase, took: Duration) {
+    metrics::histogram!("chat_turn_phase_seconds", "phase" => phase.label()).record(took);
+}
+
+/// A turn's message being embedded in a task of its own, as the query of the context's memory
+/// search; the task is aborted when the turn stops before using it.
+struct QueryEmbedding(tokio::task::JoinHandle<Option<Vec<f32>>>);
+
+impl QueryEmbedding {
+    fn start(state: &AppState, text: &str) -> Self {
+        let (state, text) = (state.clone(), text.to_owned());
+        Self(tokio::spawn(
+            async move {
+                let embedding = Instant::now();
+                let vector = retrieval::embed_query(&state, &text).await;
+                record_phase(Phase::Embedding, embedding.elapsed());
+                vector
+            }
+            .in_current_span(),
+        ))
+    }
+
+    /// The vector; `None` when embedding failed (the search goes by words then).
+    async fn vector(mut self) -> Option<Vec<f32>> {
+        match (&mut self.0).await {
+            Ok(vector) => vector,
+            Err(error) => {
+                tracing::warn!(error = %error, "the query embedding task ended abnormally; searching by words only");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for QueryEmbedding {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One of a user's concurrent-stream slots; given back when the turn ends, or on drop.
@@ -277,6 +356,8 @@ struct ActiveTurn {
     began: Instant,
     /// Where what the turn found and saved goes, for the message's learning.
     found_sender: Option<oneshot::Sender<TurnFindings>>,
+    /// The user's message being embedded, for the context (taken by it).
+    embedding: Option<QueryEmbedding>,
 }
 
 /// The answer across its rounds.
@@ -318,45 +399,61 @@ impl ActiveTurn {
             self.finish(Answer::default(), Ending::Interrupted, None, None).await;
             return;
         }
-        let (mut request, context_used, related) =
-            match context::assemble(&self.state, &self.user, &self.conversation, &self.user_message.content, false)
-                .await
-            {
-                Ok(context) => {
-                    let used = context.describe();
-                    let mut request = MessagesRequest {
-                        system: context.system,
-                        metadata: Some(serde_json::json!({ "user_id": self.user.id })),
-                        user: Some(self.user.id),
-                        ..MessagesRequest::new(
-                            self.state.config.anthropic.model.clone(),
-                            self.state.config.anthropic.max_tokens,
-                            context.messages,
-                        )
-                    };
-                    if self.state.config.chat.memory_tools {
-                        request.tools = MEMORY_TOOLS.clone();
-                    }
-                    (request, Some(used), context.related)
+        let embedding = self.embedding.take();
+        let query_vector = async move {
+            match embedding {
+                Some(embedding) => embedding.vector().await,
+                None => None,
+            }
+        };
+        let assembled = context::assemble(
+            &self.state,
+            &self.user,
+            &self.conversation,
+            &self.user_message.content,
+            false,
+            query_vector,
+        )
+        .await;
+        let requested = Instant::now();
+        let (mut request, context_used, related) = match assembled {
+            Ok(context) => {
+                let used = context.describe();
+                let mut request = MessagesRequest {
+                    system: context.system,
+                    metadata: Some(serde_json::json!({ "user_id": self.user.id })),
+                    user: Some(self.user.id),
+                    ..MessagesRequest::new(
+                        self.state.config.anthropic.model.clone(),
+                        self.state.config.anthropic.max_tokens,
+                        context.messages,
+                    )
+                };
+                if self.state.config.chat.memory_tools {
+                    request.tools = MEMORY_TOOLS.clone();
                 }
-                Err(error) => {
-                    self.fail_internally(error, "could not assemble the context").await;
-                    return;
-                }
-            };
+                (request, Some(used), context.related)
+            }
+            Err(error) => {
+                self.fail_internally(error, "could not assemble the context").await;
+                return;
+            }
+        };
         let mut answer = Answer::default();
-        let ending = self.converse(&mut request, &mut answer).await;
+        let ending = self.converse(&mut request, &mut answer, requested).await;
         self.finish(answer, ending, context_used, Some(related)).await;
     }
 
     /// The answer's rounds: each streamed to the caller; tool calls run and their results sent
     /// back, until Claude answers without tools or the round cap makes it.
-    async fn converse(&self, request: &mut MessagesRequest, answer: &mut Answer) -> Ending {
+    /// `requested`: when the first round's request began to be made (its phase counts from it).
+    async fn converse(&self, request: &mut MessagesRequest, answer: &mut Answer, requested: Instant) -> Ending {
         let max_rounds = self.state.config.chat.max_tool_rounds;
         let mut round = 0;
         loop {
             let mut accumulator = MessageAccumulator::default();
-            let ending = self.relay(request, &mut accumulator, answer).await;
+            let first_round = (round == 0).then_some(requested);
+            let ending = self.relay(request, &mut accumulator, answer, first_round).await;
             let reply = accumulator.into_message();
             answer.add_round(&reply);
             if !matches!(ending, Ending::Complete) {
@@ -429,11 +526,13 @@ impl ActiveTurn {
     }
 
     /// Streams one round of the answer to the caller as it arrives; returns how it ended.
+    /// `requested`: for the first round, when its request began to be made.
     async fn relay(
         &self,
         request: &MessagesRequest,
         accumulator: &mut MessageAccumulator,
         answer: &mut Answer,
+        requested: Option<Instant>,
     ) -> Ending {
         let sender = &self.sender;
         let ending = &self.state.lifecycle.ending;
@@ -446,6 +545,9 @@ impl ActiveTurn {
                 Err(error) => return Ending::Failed(error.into()),
             },
         };
+        if let Some(requested) = requested {
+            record_phase(Phase::Request, requested.elapsed());
+        }
         let mut first_text = true;
         loop {
             let event = tokio::select! {

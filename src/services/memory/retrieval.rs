@@ -138,6 +138,13 @@ pub fn nearest_for(limit: usize) -> usize {
 
 /// The caller's live memories most relevant to `query`, best first.
 pub async fn search(state: &AppState, user_id: Uuid, query: &str, limit: usize) -> AppResult<Vec<ScoredMemory>> {
+    let query = checked(query, limit)?;
+    let query_vector = embed_query(state, query).await;
+    search_with_vector(state, user_id, query, query_vector.as_deref(), limit).await
+}
+
+/// The query, trimmed, when it and the limit are acceptable.
+fn checked(query: &str, limit: usize) -> AppResult<&str> {
     let query = query.trim();
     if query.is_empty() {
         return Err(AppError::bad_input("query must not be empty"));
@@ -145,14 +152,31 @@ pub async fn search(state: &AppState, user_id: Uuid, query: &str, limit: usize) 
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(AppError::bad_input(format!("limit must be between 1 and {MAX_LIMIT} (got {limit})")));
     }
-    let query_vector = match state.embedder.embed(&[query.to_owned()]).await {
+    Ok(query)
+}
+
+/// The vector of a search query (trimmed, as [`search`] embeds it); `None` when the embedder
+/// failed, and the search goes by words only.
+pub async fn embed_query(state: &AppState, query: &str) -> Option<Vec<f32>> {
+    match state.embedder.embed(&[query.trim().to_owned()]).await {
         Ok(mut vectors) => vectors.pop(),
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "could not embed the query; searching by words only");
             None
         }
-    };
-    let found = search_once(state, user_id, query, query_vector.as_deref(), limit).await?;
+    }
+}
+
+/// [`search`] with the query's vector computed already ([`embed_query`]).
+pub async fn search_with_vector(
+    state: &AppState,
+    user_id: Uuid,
+    query: &str,
+    query_vector: Option<&[f32]>,
+    limit: usize,
+) -> AppResult<Vec<ScoredMemory>> {
+    let query = checked(query, limit)?;
+    let found = search_once(state, user_id, query, query_vector, limit).await?;
     // "What does my wife do?" when the user said "I live here with my wife Yuki" and, elsewhere,
     // "Yuki is a pediatrician": the name the user gave the person asked about joins the query's
     // words, and the search runs once more.
@@ -164,7 +188,7 @@ pub async fn search(state: &AppState, user_id: Uuid, query: &str, limit: usize) 
         return Ok(found);
     }
     let widened = format!("{query} {}", names.join(" "));
-    search_once(state, user_id, &widened, query_vector.as_deref(), limit).await
+    search_once(state, user_id, &widened, query_vector, limit).await
 }
 
 async fn search_once(
