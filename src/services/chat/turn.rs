@@ -132,12 +132,14 @@ pub async fn start_turn(
         return Err(AppError::ShuttingDown);
     }
     let limits = &state.config.chat;
-    // The message's embedding (for the context's memory search) is computed while the turn
-    // checks and records it: it is most of the work before the upstream request.
-    let embedding = QueryEmbedding::start(state, &validate_message(state, text)?);
     let Subject { user, conversation, text } = subject(state, user_id, conversation_id, text).await?;
     let text = text.as_str();
     state.llm.check_budget(user_id, "chat").await?;
+    // The message's embedding (for the context's memory search), most of the work before the
+    // upstream request, runs while the turn takes its slot and records the message. It starts
+    // only once the conversation is the caller's and the budget allows the turn, so a refused
+    // request costs no model time.
+    let embedding = QueryEmbedding::start(state, text);
 
     let slot = StreamSlot::acquire(state.short_term.clone(), user_id, limits.max_concurrent_streams).await?;
     record_phase(Phase::Checks, began.elapsed());
