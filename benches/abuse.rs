@@ -108,11 +108,7 @@ async fn victim_run(
         results.push(task.await.expect("victim stream"));
     }
     let sent: HashMap<String, Instant> = fake.sent_deltas().into_iter().collect();
-    let arrivals: HashMap<String, Instant> = fake
-        .stream_requests()
-        .into_iter()
-        .filter_map(|r| r.messages().last().map(|(_, content)| (content.clone(), r.at)))
-        .collect();
+    let arrivals = server::arrivals(fake);
     let mut per_delta: Vec<f64> = results
         .iter()
         .flat_map(|(_, _, received, _)| received.iter())

@@ -219,16 +219,7 @@ async fn scenario(
         .collect();
     per_delta.sort_by(f64::total_cmp);
 
-    let arrivals: HashMap<String, Instant> = fake
-        .stream_requests()
-        .into_iter()
-        .filter_map(|r| r.messages().last().map(|(_, content)| (content.clone(), r.at)))
-        .collect();
-    let mut before_upstream: Vec<f64> = results
-        .iter()
-        .filter_map(|r| arrivals.get(&r.message).map(|at| at.duration_since(r.subscribed_at).as_secs_f64() * 1000.0))
-        .collect();
-    before_upstream.sort_by(f64::total_cmp);
+    let before_upstream = before_upstream_ms(&fake, &results);
 
     let failed = results.iter().filter(|r| !r.completed || r.received.len() != deltas).count();
     println!(
@@ -528,11 +519,7 @@ async fn phase_totals(client: &reqwest::Client, port: u16) -> HashMap<String, (f
 /// Before-upstream times (ms, sorted) of turns: from the subscribe to the fake receiving the
 /// Messages request whose last message is the turn's.
 fn before_upstream_ms(fake: &FakeAnthropic, results: &[StreamResult]) -> Vec<f64> {
-    let arrivals: HashMap<String, Instant> = fake
-        .stream_requests()
-        .into_iter()
-        .filter_map(|r| r.messages().last().map(|(_, content)| (content.clone(), r.at)))
-        .collect();
+    let arrivals = server::arrivals(fake);
     let mut ms: Vec<f64> = results
         .iter()
         .filter_map(|r| arrivals.get(&r.message).map(|at| at.duration_since(r.subscribed_at).as_secs_f64() * 1000.0))

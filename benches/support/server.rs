@@ -1,8 +1,9 @@
 //! The release server as its own process for a bench, pointed at the fake Anthropic API, and
 //! what a bench reads off it (CPU time, peak RSS).
 
+use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -131,6 +132,15 @@ pub async fn users(port: u16, n: usize, name: &str) -> Vec<(String, String)> {
         out.push((key, conversation["createConversation"]["id"].as_str().unwrap().to_owned()));
     }
     out
+}
+
+/// When each Messages request reached the fake, by its last message (a bench names every turn's
+/// message, so this tells when that turn's request arrived).
+pub fn arrivals(fake: &FakeAnthropic) -> HashMap<String, Instant> {
+    fake.stream_requests()
+        .into_iter()
+        .filter_map(|r| r.messages().last().map(|(_, content)| (content.clone(), r.at)))
+        .collect()
 }
 
 /// The `p` quantile of sorted values.
