@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use assistant::embed::{Embedder, MiniLmEmbedder};
+use assistant::embed::{Embedder, Engine, MiniLmEmbedder, Precision};
 use serde_json::Value;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -60,7 +60,13 @@ async fn main() {
     let batch_texts = env_usize("BENCH_EMBED_TEXTS", 512).min(turns.len());
 
     let started = Instant::now();
-    let model = MiniLmEmbedder::load(&model_dir).expect("load all-MiniLM-L6-v2 (EMBEDDING_MODEL_DIR)");
+    let engine = match std::env::var("BENCH_EMBED_ENGINE").as_deref() {
+        Ok("f32") => Engine::Encoder(Precision::F32),
+        Ok("q8") => Engine::Encoder(Precision::Q8),
+        _ => Engine::Reference,
+    };
+    println!("engine {engine:?}");
+    let model = MiniLmEmbedder::load_with(&model_dir, engine).expect("load all-MiniLM-L6-v2 (EMBEDDING_MODEL_DIR)");
     println!("loaded {} in {:.0} ms", model_dir.display(), started.elapsed().as_secs_f64() * 1e3);
 
     if queries > 0 {
@@ -83,6 +89,33 @@ async fn main() {
             percentile(&times, 0.5),
             percentile(&times, 0.95),
             total / queries as f64
+        );
+    }
+
+    if engine != Engine::Reference && std::env::var("BENCH_EMBED_COMPARE").is_ok() {
+        // The engine's vectors against the reference's, for questions one at a time and for
+        // turns in batches (padding, so the mask is used).
+        let reference = MiniLmEmbedder::load(&model_dir).unwrap();
+        let mut cosines = Vec::new();
+        for q in questions.iter().take(200) {
+            let (a, b) = (
+                model.embed(std::slice::from_ref(q)).await.unwrap(),
+                reference.embed(std::slice::from_ref(q)).await.unwrap(),
+            );
+            cosines.push(a[0].iter().zip(&b[0]).map(|(x, y)| x * y).sum::<f32>() as f64);
+        }
+        let texts = &turns[..200.min(turns.len())];
+        let (a, b) = (model.embed(texts).await.unwrap(), reference.embed(texts).await.unwrap());
+        for (a, b) in a.iter().zip(&b) {
+            cosines.push(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() as f64);
+        }
+        cosines.sort_by(f64::total_cmp);
+        println!(
+            "cosine with the reference over {} texts: min {:.6}, p1 {:.6}, median {:.6}",
+            cosines.len(),
+            cosines[0],
+            percentile(&cosines, 0.01),
+            percentile(&cosines, 0.5)
         );
     }
 

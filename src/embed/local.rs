@@ -12,6 +12,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use super::encoder::{Encoder, Precision};
 use super::{Embedder, EmbedderInfo, normalise};
 
 /// Texts per forward pass.
@@ -19,8 +20,22 @@ const BATCH: usize = 32;
 /// The model was trained on up to 256 word pieces; longer texts are cut.
 const MAX_TOKENS: usize = 256;
 
+/// Which forward pass runs the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// candle-transformers' BERT, f32.
+    Reference,
+    /// Our encoder (`encoder.rs`) at this precision.
+    Encoder(Precision),
+}
+
+enum Forward {
+    Reference(BertModel),
+    Encoder(Encoder),
+}
+
 struct Model {
-    bert: BertModel,
+    bert: Forward,
     tokenizer: Tokenizer,
     device: Device,
 }
@@ -33,6 +48,11 @@ pub struct MiniLmEmbedder {
 impl MiniLmEmbedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        Self::load_with(dir, Engine::Encoder(Precision::F32))
+    }
+
+    /// As `load`, with the forward pass `engine`.
+    pub fn load_with(dir: &Path, engine: Engine) -> anyhow::Result<Self> {
         let read = |file: &str| dir.join(file);
         let config: Config = serde_json::from_slice(
             &std::fs::read(read("config.json"))
@@ -50,7 +70,10 @@ impl MiniLmEmbedder {
         // process runs; it is ours, under the model directory.
         let weights = unsafe { VarBuilder::from_mmaped_safetensors(&[read("model.safetensors")], DType::F32, &device) }
             .context("loading model.safetensors")?;
-        let bert = BertModel::load(weights, &config).context("model.safetensors does not fit config.json")?;
+        let bert = match engine {
+            Engine::Reference => Forward::Reference(BertModel::load(weights, &config)?),
+            Engine::Encoder(precision) => Forward::Encoder(Encoder::load(weights, &config, precision)?),
+        };
         let info = EmbedderInfo { name: "all-MiniLM-L6-v2".into(), dimensions: config.hidden_size, degraded: false };
         tracing::info!(dir = %dir.display(), dimensions = info.dimensions, "loaded the local embedding model");
         Ok(Self { model: Arc::new(Model { bert, tokenizer, device }), info })
@@ -68,7 +91,10 @@ impl Model {
         let ids = rows(|e| e.get_ids())?;
         let type_ids = rows(|e| e.get_type_ids())?;
         let mask = rows(|e| e.get_attention_mask())?;
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = match &self.bert {
+            Forward::Reference(bert) => bert.forward(&ids, &type_ids, Some(&mask))?,
+            Forward::Encoder(encoder) => encoder.forward(&ids, &type_ids, &mask)?,
+        };
         // Mean over the real tokens only.
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;

@@ -3,6 +3,7 @@
 //! says loudly that it is not a real model.
 
 mod batching;
+mod encoder;
 mod fallback;
 pub mod install;
 mod local;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use batching::BatchingEmbedder;
+pub use encoder::Precision;
 pub use fallback::HashingEmbedder;
-pub use local::MiniLmEmbedder;
+pub use local::{Engine, MiniLmEmbedder};
 pub use remote::HttpEmbedder;
 
 use crate::config::{EmbeddingConfig, EmbeddingProvider};
