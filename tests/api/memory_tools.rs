@@ -452,8 +452,10 @@ async fn every_round_counts_against_the_budget(app: TestApp) {
     app.anthropic.push_stream(Reply::Stream(StreamReply::text("Nothing stored yet.")));
     let events = chat(&app, Protocol::TransportWs, &key, &conversation, "What are my plans?").await;
     assert_eq!(typename(events.last().unwrap()), "ChatCompleted", "{events:#?}");
-    let usage = app.data(&key, "{ usage { purpose calls } }", json!({})).await;
-    assert_eq!(usage["usage"], json!([{ "purpose": "chat", "calls": 2 }]), "two rounds, two calls");
+    // A streamed call is counted once its stream is over, just after the answer completes.
+    let usage = || app.data(&key, "{ usage { purpose calls } }", json!({}));
+    let counted = |calls: u64| move |data: &Value| data["usage"] == json!([{ "purpose": "chat", "calls": calls }]);
+    eventually("two rounds counted as two calls", usage, counted(2)).await;
 
     // The third call of the day is the first round of the next answer; its second round would be
     // the fourth.
@@ -466,8 +468,7 @@ async fn every_round_counts_against_the_budget(app: TestApp) {
     assert_eq!(app.anthropic.stream_requests().len(), 3, "the round over the budget was not made");
     let answer = app.last_answer().await;
     assert!(answer.content.starts_with("Looking again."), "the partial is kept: {:?}", answer.content);
-    let usage = app.data(&key, "{ usage { purpose calls } }", json!({})).await;
-    assert_eq!(usage["usage"], json!([{ "purpose": "chat", "calls": 3 }]));
+    eventually("the third call counted, the refused one not", usage, counted(3)).await;
 }
 
 /// Extraction requests made so far.

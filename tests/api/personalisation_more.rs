@@ -16,7 +16,7 @@
 
 #![allow(dead_code)]
 
-use crate::personalisation_data::QuestionKind::{self, Earlier, FollowUp, LookUp, LookUpHarder};
+use crate::personalisation_data::QuestionKind::{self, Earlier, FollowUp, LookUp, LookUpCrowded, LookUpHarder};
 
 /// A question asked after `before` was said in the same conversation.
 pub struct Dialogue {
@@ -369,6 +369,176 @@ pub const MORE: &[More] = &[
                 &["What happened to my hip?"],
                 "What do I use to get around since then?",
                 "I walk with a cane after a hip replacement",
+            ),
+        ],
+    },
+];
+
+/// The third batch of look-it-up questions, written (2026-12-02) after the first two left only 3
+/// of 32 needed memories outside the top five: a topic of twenty memories per user, each naming
+/// the topic, and three questions that name the topic in words many of them share and the fact
+/// only in other words. Written before it first ran and not changed after.
+pub struct Crowded {
+    pub crowd: &'static [&'static str],
+    pub questions: &'static [Dialogue],
+}
+
+const fn crowded(question: &'static str, needs: &'static str) -> Dialogue {
+    Dialogue { before: &[], question, kind: LookUpCrowded, needs }
+}
+
+/// In the order of `PERSONAS`.
+pub const CROWDED: &[Crowded] = &[
+    // Maria: Pepper, her greyhound.
+    Crowded {
+        crowd: &[
+            "Pepper's vet is Dr. Hansen at the practice on Max-Brauer-Allee",
+            "Pepper eats grain-free salmon kibble, two scoops a day",
+            "Pepper is scared of fireworks and hides in the bathtub on New Year's Eve",
+            "Pepper came from Greyhound Rescue Ireland in 2021",
+            "Pepper's booster vaccination is due in September",
+            "Pepper wears a red fleece coat on walks in winter",
+            "Pepper must stay on the lead in the park because she chases squirrels",
+            "My neighbour Frau Krüger walks Pepper when I work late nights",
+            "Pepper had a tooth removed last year and chews on the left side",
+            "Pepper sleeps on the old blue sofa in the living room",
+            "Pepper's favourite walk is along the Elbstrand to the Teufelsbrück pier",
+            "Pepper gets a heartworm tablet on the first of each month",
+            "Pepper weighs 28 kilos and should not gain more",
+            "The dog sitter for Pepper during holidays is Jonas from Ottensen",
+            "Pepper's microchip is registered with Tasso",
+            "Pepper is gentle with cats but barks at bicycles",
+            "Pepper's pet insurance is with Uelzener and costs 19 euros a month",
+            "Pepper likes carrots as a treat more than biscuits",
+            "Pepper's nails are clipped at the groomer every six weeks",
+            "Emma taught Pepper to give a paw",
+        ],
+        questions: &[
+            crowded(
+                "What did I say Pepper does when people set off rockets at midnight?",
+                "Pepper is scared of fireworks and hides in the bathtub on New Year's Eve",
+            ),
+            crowded(
+                "Who minds Pepper when we go away in the summer?",
+                "The dog sitter for Pepper during holidays is Jonas from Ottensen",
+            ),
+            crowded(
+                "What does Pepper's cover cost me?",
+                "Pepper's pet insurance is with Uelzener and costs 19 euros a month",
+            ),
+        ],
+    },
+    // Kenji: the Fuji climb.
+    Crowded {
+        crowd: &[
+            "For the Fuji climb I plan to take the Yoshida trail from the fifth station",
+            "I booked a mountain hut on Fuji at the eighth station for the night of 12 August",
+            "My climbing partner for Fuji is my former student Daiki",
+            "I need to buy proper hiking boots before the Fuji trip",
+            "The Fuji climbing season opens on 1 July",
+            "I want to see the sunrise from the summit of Fuji",
+            "I'm worried about altitude sickness on Fuji and will bring oxygen cans",
+            "The bus to the Fuji fifth station leaves Shinjuku at 7:30",
+            "I must pay the 4,000 yen trail fee for Fuji online in advance",
+            "I'm training for Fuji by climbing Mount Ikoma every Sunday",
+            "Yuki wants me to carry glucose tablets on the Fuji climb for my blood sugar",
+            "I'm bringing a headlamp for the night section of the Fuji climb",
+            "My rain jacket for Fuji is a Montbell Storm Cruiser",
+            "After Fuji we will relax at an onsen in Kawaguchiko",
+            "The mountain hut on Fuji does not take cards, so I need cash",
+            "I read that it gets below zero at the top of Fuji even in summer",
+            "Haruto might join the Fuji climb if his exams are over",
+            "I plan to send a postcard from the post office at the Fuji summit",
+            "I want to collect the stamps burned into a wooden walking stick on Fuji",
+            "The descent from Fuji on the Subashiri trail has loose volcanic sand",
+        ],
+        questions: &[
+            crowded(
+                "Who did I say is coming up the mountain with me?",
+                "My climbing partner for Fuji is my former student Daiki",
+            ),
+            crowded(
+                "How do I pay for the place where we sleep on the way up?",
+                "The mountain hut on Fuji does not take cards, so I need cash",
+            ),
+            crowded(
+                "What am I doing on weekends to get fit for the climb?",
+                "I'm training for Fuji by climbing Mount Ikoma every Sunday",
+            ),
+        ],
+    },
+    // Priya: her first triathlon.
+    Crowded {
+        crowd: &[
+            "My triathlon is the Leeds sprint triathlon on 24 August",
+            "The triathlon swim is 750 m in the Roundhay lake",
+            "I swim with the Leeds Triathlon Club on Wednesday mornings at 6",
+            "My triathlon coach is Hannah, a former Ironman",
+            "I bought a second-hand road bike for the triathlon, a Cannondale CAAD10",
+            "My wetsuit for the triathlon is a rented Zone3 until the end of September",
+            "My weak discipline in the triathlon is running; my knees ache after 5 km",
+            "I do brick sessions, bike then run, on Saturday afternoons for the triathlon",
+            "For the triathlon I eat porridge with banana three hours before",
+            "My goal for the triathlon is to finish under 1 hour 40",
+            "The triathlon transition area opens at 6:30 on race day",
+            "I need elastic laces for my running shoes for the triathlon",
+            "Sam will cheer at the triathlon with our pet sitter Zoe",
+            "My triathlon race number is collected the day before at the Roundhay mansion",
+            "I swim breaststroke when I panic in open water during triathlon training",
+            "My triathlon training plan has one rest day, Friday",
+            "I entered the triathlon in the women's 30-34 age group",
+            "I raise money for Mind with my triathlon, the target is 500 pounds",
+            "My bike for the triathlon needs new tyres before August",
+            "I wear prescription goggles for the triathlon swim because of my eyesight",
+        ],
+        questions: &[
+            crowded(
+                "What time can I get into the area where the bikes are left on race day?",
+                "The triathlon transition area opens at 6:30 on race day",
+            ),
+            crowded(
+                "Which charity am I collecting for with the race?",
+                "I raise money for Mind with my triathlon, the target is 500 pounds",
+            ),
+            crowded("Who is helping me get ready for the race?", "My triathlon coach is Hannah, a former Ironman"),
+        ],
+    },
+    // Tomás: the back garden.
+    Crowded {
+        crowd: &[
+            "I plant the seed potatoes in the garden on St Patrick's Day",
+            "My potato variety in the garden is Kerr's Pink",
+            "The garden's leeks go in in June, after the early potatoes",
+            "Slugs eat my cabbages in the garden, so I put down beer traps",
+            "I get seaweed from the beach to feed the garden in winter",
+            "My neighbour Nora swaps her rhubarb for my leeks from the garden",
+            "The garden has a water butt by the shed that fills from the roof",
+            "I grow sweet pea flowers along the garden fence in Bríd's memory",
+            "The garden's compost heap is behind the shed",
+            "I use a kneeling stool in the garden because of my hip",
+            "Blight hit the potatoes in the garden two summers ago",
+            "The garden gets the sun only in the afternoon because of the hedge",
+            "My garden spade was my father's and has an ash handle",
+            "Aoife helped me build the raised beds in the garden last Easter",
+            "I buy my garden seeds at the Kinsale Country Store",
+            "The garden's cabbages are Savoy, planted in August for the winter",
+            "I net the garden's cabbages against the cabbage white butterflies",
+            "I keep a notebook of what I planted in the garden each year",
+            "The garden's rhubarb came from my mother's garden in Cork",
+            "The robin follows me around the garden when I dig",
+        ],
+        questions: &[
+            crowded(
+                "What did I say I use to feed the ground in the cold months?",
+                "I get seaweed from the beach to feed the garden in winter",
+            ),
+            crowded(
+                "Who gave me a hand with the woodwork in the garden last spring?",
+                "Aoife helped me build the raised beds in the garden last Easter",
+            ),
+            crowded(
+                "What helps me work the ground with my bad hip?",
+                "I use a kneeling stool in the garden because of my hip",
             ),
         ],
     },
