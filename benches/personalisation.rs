@@ -6,7 +6,8 @@
 //! the request Claude receives carries the memory its answer needs. No probe's memory is a core
 //! memory or a preference, so each must be found by retrieval. Then the larger set
 //! (`tests/api/personalisation_more.rs`): 16 more memories per user on two crowded topics, 6
-//! look-it-up questions on them and 6 multi-turn ones.
+//! look-it-up questions on them and 6 multi-turn ones; last, its third batch
+//! (`personalisation_more::CROWDED`): 20 more memories per user on one topic and 3 look-ups.
 //!
 //! Three runs, each on a fresh server: without the memory tools (`CHAT_MEMORY_TOOLS=false`), and
 //! with them, the fake Claude a scripted model that decides from the request alone when to call
@@ -44,10 +45,11 @@ use chrono::Utc;
 use entity::{memory, prelude::*};
 use helpers::{Backend, TestApp};
 use personalisation::{
-    ProbeResult, SearchPolicy, describe_misses, locomo_path, run_more, run_persona, scripted_claude, settle, tally,
+    ProbeResult, SearchPolicy, describe_misses, locomo_path, run_crowded, run_more, run_persona, scripted_claude,
+    settle, tally,
 };
 use personalisation_data::{PERSONAS, QuestionKind};
-use personalisation_more::MORE;
+use personalisation_more::{CROWDED, MORE};
 use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -73,8 +75,10 @@ impl Mode {
 struct Run {
     mode: Mode,
     results: Vec<ProbeResult>,
-    /// How many of `results` are the first set's (today's 68), the rest being the larger set's.
+    /// How many of `results` are the first set's (today's 68), then the larger set's first two
+    /// batches and multi-turn questions; the third batch of look-ups is last.
     first_set: usize,
+    more_end: usize,
     sent: usize,
     extraction_calls: usize,
     search_rounds: usize,
@@ -106,6 +110,7 @@ async fn run(
     }
     let started = Instant::now();
     let (mut results, mut later, mut memories, mut users) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut third = Vec::new();
     let mut sent = 0;
     for (index, persona) in PERSONAS.iter().enumerate() {
         let mut persona_run = run_persona(&app, persona, index, locomo, lines).await;
@@ -114,15 +119,20 @@ async fn run(
         results.append(&mut persona_run.results);
         run_more(&app, &mut persona_run, persona, &MORE[index]).await;
         later.append(&mut persona_run.results);
+        run_crowded(&app, &mut persona_run, persona, &CROWDED[index]).await;
+        third.append(&mut persona_run.results);
         settle(&app, &persona_run).await;
         sent += persona_run.sent;
     }
     let first_set = results.len();
     results.append(&mut later);
+    let more_end = results.len();
+    results.append(&mut third);
     let requests = app.anthropic.stream_requests();
     let run = Run {
         mode,
         first_set,
+        more_end,
         sent,
         extraction_calls: app.anthropic.tool_requests().len(),
         search_rounds: requests.iter().filter(|r| !r.tool_results().is_empty()).count(),
@@ -196,7 +206,8 @@ async fn main() {
     }
     for (name, range) in [
         ("today's set (68)", 0..runs[0].first_set),
-        ("the larger set's new probes", runs[0].first_set..runs[0].results.len()),
+        ("the larger set's first two batches and multi-turn", runs[0].first_set..runs[0].more_end),
+        ("the third batch of look-ups", runs[0].more_end..runs[0].results.len()),
         ("all", 0..runs[0].results.len()),
     ] {
         let cells: Vec<String> = runs
@@ -210,7 +221,7 @@ async fn main() {
     }
 
     // Look it up: how many needed memories really are outside the top five by similarity.
-    for kind in [QuestionKind::LookUp, QuestionKind::LookUpHarder] {
+    for kind in [QuestionKind::LookUp, QuestionKind::LookUpHarder, QuestionKind::LookUpCrowded] {
         let lookups: Vec<&ProbeResult> = runs[0].results.iter().filter(|r| r.kind == kind).collect();
         let outside = lookups.iter().filter(|r| r.search_rank.is_none_or(|n| n > 5)).count();
         println!(

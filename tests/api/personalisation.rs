@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::fake_anthropic::{Block, Recorded, Reply, StreamReply};
 use crate::helpers::{TestApp, error_code, learned_from};
 use crate::personalisation_data::{MemoryKind, Persona, QuestionKind, seeds};
-use crate::personalisation_more::{Dialogue, More};
+use crate::personalisation_more::{Crowded, Dialogue, More};
 
 const SEND: &str =
     "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id } } }";
@@ -168,6 +168,19 @@ pub async fn run_more(app: &TestApp, run: &mut PersonaRun, persona: &'static Per
     }
 }
 
+/// The third batch of look-it-up questions (`personalisation_more::CROWDED`): twenty more
+/// memories on one topic, then its questions. Asked after `run_more`, so nothing before changes.
+#[allow(dead_code)] // used by the benchmark
+pub async fn run_crowded(app: &TestApp, run: &mut PersonaRun, persona: &'static Persona, crowded: &'static Crowded) {
+    for content in crowded.crowd {
+        app.data(&run.key, REMEMBER, json!({ "c": content, "cat": "FACT", "s": "EXPLICIT" })).await;
+    }
+    for dialogue in crowded.questions {
+        let result = ask(app, run, persona.name, dialogue, MemoryKind::Stated).await;
+        run.results.push(result);
+    }
+}
+
 /// Waits until learning has read every message the user sent (so extraction calls are counted).
 #[allow(dead_code)] // used by the benchmark
 pub async fn settle(app: &TestApp, run: &PersonaRun) {
@@ -197,7 +210,7 @@ async fn ask(
     let hit = carries(first, dialogue.needs);
     let searched = rounds.iter().any(|r| !r.tool_results().is_empty());
     let found_by_search = rounds.iter().skip(1).any(|r| found_in_results(r, dialogue.needs));
-    let lookup = matches!(dialogue.kind, QuestionKind::LookUp | QuestionKind::LookUpHarder);
+    let lookup = matches!(dialogue.kind, QuestionKind::LookUp | QuestionKind::LookUpHarder | QuestionKind::LookUpCrowded);
     let (search_rank, search_top) = if hit && !lookup {
         (None, Vec::new())
     } else {

@@ -53,6 +53,8 @@ pub enum QuestionKind {
     LookUp,
     /// The larger set's second batch of look-it-up questions, written to be harder.
     LookUpHarder,
+    /// The larger set's third batch: one memory of a topic the user has twenty memories on.
+    LookUpCrowded,
     /// The larger set: the needed fact was said earlier in the same conversation.
     Earlier,
     /// The larger set: builds on the previous turn ("Which city does he live in?").
@@ -70,6 +72,7 @@ impl QuestionKind {
             QuestionKind::Advice => "advice that needs a standing condition (held out)",
             QuestionKind::LookUp => "look it up: one of many memories on a topic",
             QuestionKind::LookUpHarder => "look it up, second batch (written to be harder)",
+            QuestionKind::LookUpCrowded => "look it up, third batch (one of twenty on the topic)",
             QuestionKind::Earlier => "multi-turn: said earlier in the conversation",
             QuestionKind::FollowUp => "multi-turn: builds on the previous turn",
         }
