@@ -5,9 +5,11 @@
 //! The attention, the layer norms, the embeddings and the pooling stay in f32.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{DType, Module, Result, Storage, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::Config;
+
+use super::kernel;
 
 /// How the linear layers' weights are held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub enum Precision {
 struct Linear {
     weight: QMatMul,
     bias: Tensor,
+    /// `bias` as a slice, for [`kernel::linear`].
+    bias_values: Vec<f32>,
 }
 
 impl Linear {
@@ -30,7 +34,8 @@ impl Linear {
             Precision::F32 => QMatMul::Tensor(weight),
             Precision::Q8 => QMatMul::from_qtensor(QTensor::quantize(&weight, GgmlDType::Q8_0)?)?,
         };
-        Ok(Self { weight, bias })
+        let bias_values = bias.to_vec1::<f32>()?;
+        Ok(Self { weight, bias, bias_values })
     }
 
     fn load(vb: VarBuilder, inputs: usize, outputs: usize, precision: Precision) -> Result<Self> {
@@ -39,6 +44,18 @@ impl Linear {
 
     /// `xs` is `[rows, in]`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let rows = xs.dim(0)?;
+        if let QMatMul::Tensor(weight) = &self.weight
+            && rows <= kernel::MAX_ROWS
+        {
+            let (storage, layout) = weight.storage_and_layout();
+            if let (Storage::Cpu(cpu), true) = (&*storage, layout.is_contiguous()) {
+                let values = &cpu.as_slice::<f32>()?[layout.start_offset()..][..weight.elem_count()];
+                let x = xs.flatten_all()?.to_vec1::<f32>()?;
+                let y = kernel::linear(&x, rows, values, &self.bias_values);
+                return Tensor::from_vec(y, (rows, self.bias_values.len()), xs.device());
+            }
+        }
         self.weight.forward(xs)?.broadcast_add(&self.bias)
     }
 }

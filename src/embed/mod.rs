@@ -6,6 +6,7 @@ mod batching;
 mod encoder;
 mod fallback;
 pub mod install;
+mod kernel;
 mod local;
 mod remote;
 

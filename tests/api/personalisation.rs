@@ -210,7 +210,8 @@ async fn ask(
     let hit = carries(first, dialogue.needs);
     let searched = rounds.iter().any(|r| !r.tool_results().is_empty());
     let found_by_search = rounds.iter().skip(1).any(|r| found_in_results(r, dialogue.needs));
-    let lookup = matches!(dialogue.kind, QuestionKind::LookUp | QuestionKind::LookUpHarder | QuestionKind::LookUpCrowded);
+    let lookup =
+        matches!(dialogue.kind, QuestionKind::LookUp | QuestionKind::LookUpHarder | QuestionKind::LookUpCrowded);
     let (search_rank, search_top) = if hit && !lookup {
         (None, Vec::new())
     } else {
