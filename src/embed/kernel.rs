@@ -24,7 +24,7 @@ const COLUMNS_PER_TASK: usize = 64;
 /// returns `[rows, out]`.
 pub fn linear(x: &[f32], rows: usize, weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let out = bias.len();
-    let k = if rows == 0 { 0 } else { x.len() / rows };
+    let k = x.len().checked_div(rows).unwrap_or(0);
     assert_eq!(x.len(), rows * k, "x is [rows, k]");
     assert_eq!(weight.len(), out * k, "weight is [out, k]");
     let arch = Arch::new();
