@@ -45,8 +45,7 @@ use chrono::Utc;
 use entity::{memory, prelude::*};
 use helpers::{Backend, TestApp};
 use personalisation::{
-    ProbeResult, SearchPolicy, describe_misses, locomo_path, run_crowded, run_more, run_persona, scripted_claude,
-    settle, tally,
+    ProbeResult, SearchPolicy, describe_misses, locomo_path, run_more, run_persona, scripted_claude, settle, tally,
 };
 use personalisation_data::{PERSONAS, QuestionKind};
 use personalisation_more::{CROWDED, MORE};
@@ -119,7 +118,7 @@ async fn run(
         results.append(&mut persona_run.results);
         run_more(&app, &mut persona_run, persona, &MORE[index]).await;
         later.append(&mut persona_run.results);
-        run_crowded(&app, &mut persona_run, persona, &CROWDED[index]).await;
+        run_more(&app, &mut persona_run, persona, &CROWDED[index]).await;
         third.append(&mut persona_run.results);
         settle(&app, &persona_run).await;
         sent += persona_run.sent;

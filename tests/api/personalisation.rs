@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::fake_anthropic::{Block, Recorded, Reply, StreamReply};
 use crate::helpers::{TestApp, error_code, learned_from};
 use crate::personalisation_data::{MemoryKind, Persona, QuestionKind, seeds};
-use crate::personalisation_more::{Crowded, Dialogue, More};
+use crate::personalisation_more::{Dialogue, More};
 
 const SEND: &str =
     "mutation($c: ID!, $m: String!) { sendMessage(input: {conversationId: $c, message: $m}) { message { id } } }";
@@ -164,19 +164,6 @@ pub async fn run_more(app: &TestApp, run: &mut PersonaRun, persona: &'static Per
     for dialogue in more.lookups.iter().chain(more.harder).chain(more.dialogues) {
         let memory_kind = if dialogue.kind == QuestionKind::Earlier { MemoryKind::Said } else { MemoryKind::Stated };
         let result = ask(app, run, persona.name, dialogue, memory_kind).await;
-        run.results.push(result);
-    }
-}
-
-/// The third batch of look-it-up questions (`personalisation_more::CROWDED`): twenty more
-/// memories on one topic, then its questions. Asked after `run_more`, so nothing before changes.
-#[allow(dead_code)] // used by the benchmark
-pub async fn run_crowded(app: &TestApp, run: &mut PersonaRun, persona: &'static Persona, crowded: &'static Crowded) {
-    for content in crowded.crowd {
-        app.data(&run.key, REMEMBER, json!({ "c": content, "cat": "FACT", "s": "EXPLICIT" })).await;
-    }
-    for dialogue in crowded.questions {
-        let result = ask(app, run, persona.name, dialogue, MemoryKind::Stated).await;
         run.results.push(result);
     }
 }

@@ -374,23 +374,18 @@ pub const MORE: &[More] = &[
     },
 ];
 
-/// The third batch of look-it-up questions, written (2026-12-02) after the first two left only 3
-/// of 32 needed memories outside the top five: a topic of twenty memories per user, each naming
-/// the topic, and three questions that name the topic in words many of them share and the fact
-/// only in other words. Written before it first ran and not changed after.
-pub struct Crowded {
-    pub crowd: &'static [&'static str],
-    pub questions: &'static [Dialogue],
-}
-
 const fn crowded(question: &'static str, needs: &'static str) -> Dialogue {
     Dialogue { before: &[], question, kind: LookUpCrowded, needs }
 }
 
-/// In the order of `PERSONAS`.
-pub const CROWDED: &[Crowded] = &[
+/// The third batch of look-it-up questions, written (2026-12-02) after the first two left only 3
+/// of 32 needed memories outside the top five: a topic of twenty memories per user, each naming
+/// the topic (`crowd`), and three questions (`lookups`) that name the topic in words many of them
+/// share and the fact only in other words. Written before it first ran and not changed after.
+/// In the order of `PERSONAS`; asked after `MORE`.
+pub const CROWDED: &[More] = &[
     // Maria: Pepper, her greyhound.
-    Crowded {
+    More {
         crowd: &[
             "Pepper's vet is Dr. Hansen at the practice on Max-Brauer-Allee",
             "Pepper eats grain-free salmon kibble, two scoops a day",
@@ -413,7 +408,7 @@ pub const CROWDED: &[Crowded] = &[
             "Pepper's nails are clipped at the groomer every six weeks",
             "Emma taught Pepper to give a paw",
         ],
-        questions: &[
+        lookups: &[
             crowded(
                 "What did I say Pepper does when people set off rockets at midnight?",
                 "Pepper is scared of fireworks and hides in the bathtub on New Year's Eve",
@@ -427,9 +422,11 @@ pub const CROWDED: &[Crowded] = &[
                 "Pepper's pet insurance is with Uelzener and costs 19 euros a month",
             ),
         ],
+        harder: &[],
+        dialogues: &[],
     },
     // Kenji: the Fuji climb.
-    Crowded {
+    More {
         crowd: &[
             "For the Fuji climb I plan to take the Yoshida trail from the fifth station",
             "I booked a mountain hut on Fuji at the eighth station for the night of 12 August",
@@ -452,7 +449,7 @@ pub const CROWDED: &[Crowded] = &[
             "I want to collect the stamps burned into a wooden walking stick on Fuji",
             "The descent from Fuji on the Subashiri trail has loose volcanic sand",
         ],
-        questions: &[
+        lookups: &[
             crowded(
                 "Who did I say is coming up the mountain with me?",
                 "My climbing partner for Fuji is my former student Daiki",
@@ -466,9 +463,11 @@ pub const CROWDED: &[Crowded] = &[
                 "I'm training for Fuji by climbing Mount Ikoma every Sunday",
             ),
         ],
+        harder: &[],
+        dialogues: &[],
     },
     // Priya: her first triathlon.
-    Crowded {
+    More {
         crowd: &[
             "My triathlon is the Leeds sprint triathlon on 24 August",
             "The triathlon swim is 750 m in the Roundhay lake",
@@ -491,7 +490,7 @@ pub const CROWDED: &[Crowded] = &[
             "My bike for the triathlon needs new tyres before August",
             "I wear prescription goggles for the triathlon swim because of my eyesight",
         ],
-        questions: &[
+        lookups: &[
             crowded(
                 "What time can I get into the area where the bikes are left on race day?",
                 "The triathlon transition area opens at 6:30 on race day",
@@ -502,9 +501,11 @@ pub const CROWDED: &[Crowded] = &[
             ),
             crowded("Who is helping me get ready for the race?", "My triathlon coach is Hannah, a former Ironman"),
         ],
+        harder: &[],
+        dialogues: &[],
     },
     // Tomás: the back garden.
-    Crowded {
+    More {
         crowd: &[
             "I plant the seed potatoes in the garden on St Patrick's Day",
             "My potato variety in the garden is Kerr's Pink",
@@ -527,7 +528,7 @@ pub const CROWDED: &[Crowded] = &[
             "The garden's rhubarb came from my mother's garden in Cork",
             "The robin follows me around the garden when I dig",
         ],
-        questions: &[
+        lookups: &[
             crowded(
                 "What did I say I use to feed the ground in the cold months?",
                 "I get seaweed from the beach to feed the garden in winter",
@@ -541,5 +542,7 @@ pub const CROWDED: &[Crowded] = &[
                 "I use a kneeling stool in the garden because of my hip",
             ),
         ],
+        harder: &[],
+        dialogues: &[],
     },
 ];
