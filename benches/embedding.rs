@@ -4,7 +4,9 @@
 //! `MiniLmEmbedder` directly (no batching worker, no cache of recent texts).
 //!
 //! Run: `scripts/fetch-model.sh && cargo bench --bench embedding`
-//! (`EMBEDDING_MODEL_DIR`, `LOCOMO_PATH`, `BENCH_EMBED_QUERIES` (300), `BENCH_EMBED_TEXTS` (512)).
+//! (`EMBEDDING_MODEL_DIR`, `LOCOMO_PATH`, `BENCH_EMBED_QUERIES` (300), `BENCH_EMBED_TEXTS` (512);
+//! `BENCH_EMBED_ENGINE=ref|ours` picks the forward pass, candle-transformers' `BertModel` by
+//! default; `BENCH_EMBED_COMPARE=1` prints the engine's cosine with it).
 //!
 //! Wall-clock figures move with the machine's load. For a count that does not, run it under
 //! callgrind twice, with `BENCH_EMBED_QUERIES=0` and with, say, 50, and divide the difference in
@@ -13,7 +15,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use assistant::embed::{Embedder, Engine, MiniLmEmbedder, Precision};
+use assistant::embed::{Embedder, Engine, MiniLmEmbedder};
 use serde_json::Value;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -61,8 +63,7 @@ async fn main() {
 
     let started = Instant::now();
     let engine = match std::env::var("BENCH_EMBED_ENGINE").as_deref() {
-        Ok("f32") => Engine::Encoder(Precision::F32),
-        Ok("q8") => Engine::Encoder(Precision::Q8),
+        Ok("ours") => Engine::Encoder,
         _ => Engine::Reference,
     };
     println!("engine {engine:?}");
@@ -95,7 +96,7 @@ async fn main() {
     if engine != Engine::Reference && std::env::var("BENCH_EMBED_COMPARE").is_ok() {
         // The engine's vectors against the reference's, for questions one at a time and for
         // turns in batches (padding, so the mask is used).
-        let reference = MiniLmEmbedder::load(&model_dir).unwrap();
+        let reference = MiniLmEmbedder::load_with(&model_dir, Engine::Reference).unwrap();
         let mut cosines = Vec::new();
         for q in questions.iter().take(200) {
             let (a, b) = (

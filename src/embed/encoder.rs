@@ -1,62 +1,46 @@
 //! The BERT encoder of all-MiniLM-L6-v2, written for short inputs on the CPU: the query, key and
-//! value projections of a layer are one matrix product, the linear layers run on the flattened
-//! `[tokens, hidden]` rows, and their weights can be held as 8-bit blocks (`Q8_0`, candle's
-//! quantized kernels), a quarter of the bytes to stream through the cache on every forward pass.
-//! The attention, the layer norms, the embeddings and the pooling stay in f32.
+//! value projections of a layer are one matrix product, and the linear layers run on the
+//! flattened `[tokens, hidden]` rows, through [`kernel::linear`] for a few rows (a query, a short
+//! batch) and candle's matmul beyond.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Module, Result, Storage, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::Config;
 
 use super::kernel;
 
-/// How the linear layers' weights are held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    /// The weights as published.
-    F32,
-    /// 8-bit blocks of 32 weights with one scale each; the inputs are quantized the same way.
-    Q8,
-}
-
 struct Linear {
-    weight: QMatMul,
+    /// `[out, in]`, as PyTorch stores it.
+    weight: Tensor,
     bias: Tensor,
     /// `bias` as a slice, for [`kernel::linear`].
     bias_values: Vec<f32>,
 }
 
 impl Linear {
-    /// `weight` is `[out, in]`, as PyTorch stores it.
-    fn new(weight: Tensor, bias: Tensor, precision: Precision) -> Result<Self> {
-        let weight = match precision {
-            Precision::F32 => QMatMul::Tensor(weight),
-            Precision::Q8 => QMatMul::from_qtensor(QTensor::quantize(&weight, GgmlDType::Q8_0)?)?,
-        };
+    fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
+        let weight = weight.contiguous()?;
         let bias_values = bias.to_vec1::<f32>()?;
         Ok(Self { weight, bias, bias_values })
     }
 
-    fn load(vb: VarBuilder, inputs: usize, outputs: usize, precision: Precision) -> Result<Self> {
-        Self::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?, precision)
+    fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
+        Self::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?)
     }
 
     /// `xs` is `[rows, in]`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let rows = xs.dim(0)?;
-        if let QMatMul::Tensor(weight) = &self.weight
-            && rows <= kernel::MAX_ROWS
-        {
-            let (storage, layout) = weight.storage_and_layout();
-            if let (Storage::Cpu(cpu), true) = (&*storage, layout.is_contiguous()) {
-                let values = &cpu.as_slice::<f32>()?[layout.start_offset()..][..weight.elem_count()];
-                let x = xs.flatten_all()?.to_vec1::<f32>()?;
-                let y = kernel::linear(&x, rows, values, &self.bias_values);
-                return Tensor::from_vec(y, (rows, self.bias_values.len()), xs.device());
-            }
+        if rows <= kernel::MAX_ROWS {
+            let (storage, layout) = self.weight.storage_and_layout();
+            let Storage::Cpu(cpu) = &*storage else {
+                return Err(candle_core::Error::Msg("the encoder runs on the CPU".into()));
+            };
+            let weight = &cpu.as_slice::<f32>()?[layout.start_offset()..][..self.weight.elem_count()];
+            let y = kernel::linear(&xs.flatten_all()?.to_vec1::<f32>()?, rows, weight, &self.bias_values);
+            return Tensor::from_vec(y, (rows, self.bias_values.len()), xs.device());
         }
-        self.weight.forward(xs)?.broadcast_add(&self.bias)
+        xs.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 }
 
@@ -80,7 +64,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn load(vb: VarBuilder, config: &Config, precision: Precision) -> Result<Self> {
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
         let hidden = config.hidden_size;
         let norm = |vb: VarBuilder| candle_nn::layer_norm(hidden, config.layer_norm_eps, vb);
@@ -93,13 +77,13 @@ impl Encoder {
                 Ok((attention.pp(name).get((hidden, hidden), "weight")?, attention.pp(name).get(hidden, "bias")?))
             };
             let (q, k, v) = (part("query")?, part("key")?, part("value")?);
-            let qkv = Linear::new(Tensor::cat(&[q.0, k.0, v.0], 0)?, Tensor::cat(&[q.1, k.1, v.1], 0)?, precision)?;
+            let qkv = Linear::new(Tensor::cat(&[q.0, k.0, v.0], 0)?, Tensor::cat(&[q.1, k.1, v.1], 0)?)?;
             layers.push(Layer {
                 qkv,
-                attention_out: Linear::load(layer.pp("attention.output.dense"), hidden, hidden, precision)?,
+                attention_out: Linear::load(layer.pp("attention.output.dense"), hidden, hidden)?,
                 attention_norm: norm(layer.pp("attention.output.LayerNorm"))?,
-                up: Linear::load(layer.pp("intermediate.dense"), hidden, config.intermediate_size, precision)?,
-                down: Linear::load(layer.pp("output.dense"), config.intermediate_size, hidden, precision)?,
+                up: Linear::load(layer.pp("intermediate.dense"), hidden, config.intermediate_size)?,
+                down: Linear::load(layer.pp("output.dense"), config.intermediate_size, hidden)?,
                 output_norm: norm(layer.pp("output.LayerNorm"))?,
             });
         }

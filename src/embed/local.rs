@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::encoder::{Encoder, Precision};
+use super::encoder::Encoder;
 use super::{Embedder, EmbedderInfo, normalise};
 
 /// Texts per forward pass.
@@ -25,8 +25,8 @@ const MAX_TOKENS: usize = 256;
 pub enum Engine {
     /// candle-transformers' BERT, f32.
     Reference,
-    /// Our encoder (`encoder.rs`) at this precision.
-    Encoder(Precision),
+    /// Our encoder (`encoder.rs`).
+    Encoder,
 }
 
 enum Forward {
@@ -43,12 +43,13 @@ struct Model {
 pub struct MiniLmEmbedder {
     model: Arc<Model>,
     info: EmbedderInfo,
+    engine: Engine,
 }
 
 impl MiniLmEmbedder {
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`, with our encoder.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        Self::load_with(dir, Engine::Encoder(Precision::F32))
+        Self::load_with(dir, Engine::Encoder)
     }
 
     /// As `load`, with the forward pass `engine`.
@@ -72,11 +73,18 @@ impl MiniLmEmbedder {
             .context("loading model.safetensors")?;
         let bert = match engine {
             Engine::Reference => Forward::Reference(BertModel::load(weights, &config)?),
-            Engine::Encoder(precision) => Forward::Encoder(Encoder::load(weights, &config, precision)?),
+            Engine::Encoder => Forward::Encoder(Encoder::load(weights, &config)?),
         };
         let info = EmbedderInfo { name: "all-MiniLM-L6-v2".into(), dimensions: config.hidden_size, degraded: false };
         tracing::info!(dir = %dir.display(), dimensions = info.dimensions, "loaded the local embedding model");
-        Ok(Self { model: Arc::new(Model { bert, tokenizer, device }), info })
+        Ok(Self { model: Arc::new(Model { bert, tokenizer, device }), info, engine })
+    }
+}
+
+impl MiniLmEmbedder {
+    /// The forward pass it runs (a cache of its vectors should be keyed by it).
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 }
 

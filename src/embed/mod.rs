@@ -16,7 +16,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use batching::BatchingEmbedder;
-pub use encoder::Precision;
 pub use fallback::HashingEmbedder;
 pub use local::{Engine, MiniLmEmbedder};
 pub use remote::HttpEmbedder;
