@@ -141,8 +141,9 @@ async fn main() {
         std::env::var("EMBEDDING_MODEL_DIR").map(PathBuf::from).unwrap_or(root.join("data/models/all-MiniLM-L6-v2"));
     let model = MiniLmEmbedder::load(&model_dir).expect("the model (run scripts/fetch-model.sh)");
     let conversations = load(&path);
-    let cache_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("locomo-embeddings-{}-{:?}.bin", model.info().name, model.engine()).replace(['/', ' ', '(', ')'], "_"));
+    let cache_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(
+        format!("locomo-embeddings-{}-{:?}.bin", model.info().name, model.engine()).replace(['/', ' ', '(', ')'], "_"),
+    );
     let mut cache = EmbeddingCache::open(cache_path.clone(), model.info().dimensions);
 
     let (mut embedded, mut embed_time, mut search_times) = (0usize, 0.0f64, Vec::new());

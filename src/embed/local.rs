@@ -79,9 +79,7 @@ impl MiniLmEmbedder {
         tracing::info!(dir = %dir.display(), dimensions = info.dimensions, "loaded the local embedding model");
         Ok(Self { model: Arc::new(Model { bert, tokenizer, device }), info, engine })
     }
-}
 
-impl MiniLmEmbedder {
     /// The forward pass it runs (a cache of its vectors should be keyed by it).
     pub fn engine(&self) -> Engine {
         self.engine
