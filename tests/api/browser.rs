@@ -181,16 +181,24 @@ impl Page {
         }
     }
 
-    /// Clicks the element `css` finds. A live page re-renders: when the element found is
-    /// replaced before the click lands (a stale reference), it is found again.
+    /// Clicks the element `css` finds. A live page re-renders (a memory event, a refreshed list):
+    /// when the element is replaced between being found and clicked, or is briefly gone while the
+    /// list is rebuilt, it is found again.
     async fn click(&self, css: &str) {
         let mut attempts = 0;
         loop {
-            let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
-            match element.click().await {
+            let outcome = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.click().await,
+                Err(error) => Err(error),
+            };
+            match outcome {
                 Ok(()) => return,
                 Err(fantoccini::error::CmdError::Standard(error))
-                    if error.error == fantoccini::error::ErrorStatus::StaleElementReference && attempts < 10 =>
+                    if matches!(
+                        error.error,
+                        fantoccini::error::ErrorStatus::StaleElementReference
+                            | fantoccini::error::ErrorStatus::NoSuchElement
+                    ) && attempts < 10 =>
                 {
                     attempts += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -200,18 +208,47 @@ impl Page {
         }
     }
 
+    /// Clicks the element the JavaScript `expression` evaluates to (`what` names it when there is
+    /// none). It is marked and clicked through the mark; when a re-render replaces it in between,
+    /// it is looked up and marked again.
+    async fn click_element(&self, what: &str, expression: &str) {
+        let mark = format!(
+            "document.querySelectorAll('[data-test-target]').forEach(e => e.removeAttribute('data-test-target'));
+             const e = ({expression}); if (e) e.setAttribute('data-test-target', '1'); return !!e;"
+        );
+        let mut attempts = 0;
+        loop {
+            assert_eq!(self.js(&mark).await, json!(true), "no {what} on the page");
+            let outcome = match self.client.find(Locator::Css("[data-test-target]")).await {
+                Ok(element) => element.click().await,
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(()) => break,
+                Err(fantoccini::error::CmdError::Standard(error))
+                    if matches!(
+                        error.error,
+                        fantoccini::error::ErrorStatus::StaleElementReference
+                            | fantoccini::error::ErrorStatus::NoSuchElement
+                    ) && attempts < 10 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("click {what}: {error}"),
+            }
+        }
+        self.js("document.querySelector('[data-test-target]')?.removeAttribute('data-test-target'); return null").await;
+    }
+
     /// Clicks the button whose visible text is `text` inside `scope` (a CSS selector).
     async fn click_button(&self, scope: &str, text: &str) {
-        let found = self
-            .js_with(
-                "const b = [...document.querySelectorAll(arguments[0] + ' button')].find(b => b.textContent.trim() === arguments[1]);
-                 if (b) b.setAttribute('data-test-target', '1'); return !!b;",
-                vec![json!(scope), json!(text)],
-            )
-            .await;
-        assert_eq!(found, json!(true), "no button “{text}” in {scope}");
-        self.click("[data-test-target]").await;
-        self.js("document.querySelector('[data-test-target]')?.removeAttribute('data-test-target'); return null").await;
+        let expression = format!(
+            "[...document.querySelectorAll({} + ' button')].find(b => b.textContent.trim() === {})",
+            json!(scope),
+            json!(text)
+        );
+        self.click_element(&format!("button “{text}” in {scope}"), &expression).await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -483,8 +520,7 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
     )
     .await;
     let peanut = "[...document.querySelectorAll('#panel-memories .memory')].find(m => /peanut/i.test(m.textContent))";
-    page.js(&format!("{peanut}.querySelector('.link-btn').setAttribute('data-edit', '1'); return null")).await;
-    page.click("[data-edit]").await;
+    page.click_element("the memory's edit link", &format!("{peanut}?.querySelector('.link-btn')")).await;
     let area = page.client.find(Locator::Css("#panel-memories .memory textarea")).await.expect("the editor");
     area.clear().await.unwrap();
     area.send_keys("Allergic to peanuts and cashews").await.unwrap();
@@ -494,16 +530,14 @@ async fn a_fact_said_in_chat_appears_in_the_memory_panel_and_can_be_forgotten(ap
         &format!("{peanut}?.querySelector('.memory-content').textContent === 'Allergic to peanuts and cashews'"),
     )
     .await;
-    page.js(&format!("{peanut}.querySelector('[aria-expanded]').setAttribute('data-history', '1'); return null")).await;
-    page.click("[data-history]").await;
+    page.click_element("the memory's history toggle", &format!("{peanut}?.querySelector('[aria-expanded]')")).await;
     page.wait_for(
         "the former version",
         &format!("{peanut}.querySelector('.memory-history li')?.textContent.includes('“Allergic to peanuts”')"),
     )
     .await;
 
-    page.js(&format!("{peanut}.querySelector('.forget').setAttribute('data-forget', '1'); return null")).await;
-    page.click("[data-forget]").await;
+    page.click_element("the memory's forget button", &format!("{peanut}?.querySelector('.forget')")).await;
     page.wait_for("the confirmation", "document.querySelector('dialog[open]')").await;
     page.click_button("dialog[open]", "Forget").await;
     page.wait_for(
