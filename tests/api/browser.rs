@@ -185,8 +185,29 @@ impl Page {
     /// when the element is replaced between being found and clicked, or is briefly gone while the
     /// list is rebuilt, it is found again.
     async fn click(&self, css: &str) {
+        self.click_retrying(css, None, css).await;
+    }
+
+    /// Clicks the element the JavaScript `expression` evaluates to (`what` names it when there is
+    /// none). It is marked and clicked through the mark; when a re-render replaces it in between,
+    /// it is looked up and marked again.
+    async fn click_element(&self, what: &str, expression: &str) {
+        let mark = format!(
+            "document.querySelectorAll('[data-test-target]').forEach(e => e.removeAttribute('data-test-target'));
+             const e = ({expression}); if (e) e.setAttribute('data-test-target', '1'); return !!e;"
+        );
+        self.click_retrying(what, Some(&mark), "[data-test-target]").await;
+        self.js("document.querySelector('[data-test-target]')?.removeAttribute('data-test-target'); return null").await;
+    }
+
+    /// Finds `css` and clicks it, up to ten more times while the element is stale or missing;
+    /// `mark` (a script that must return true, else there is no `what`) runs before each attempt.
+    async fn click_retrying(&self, what: &str, mark: Option<&str>, css: &str) {
         let mut attempts = 0;
         loop {
+            if let Some(mark) = mark {
+                assert_eq!(self.js(mark).await, json!(true), "no {what} on the page");
+            }
             let outcome = match self.client.find(Locator::Css(css)).await {
                 Ok(element) => element.click().await,
                 Err(error) => Err(error),
@@ -203,42 +224,9 @@ impl Page {
                     attempts += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(error) => panic!("click {css}: {error}"),
-            }
-        }
-    }
-
-    /// Clicks the element the JavaScript `expression` evaluates to (`what` names it when there is
-    /// none). It is marked and clicked through the mark; when a re-render replaces it in between,
-    /// it is looked up and marked again.
-    async fn click_element(&self, what: &str, expression: &str) {
-        let mark = format!(
-            "document.querySelectorAll('[data-test-target]').forEach(e => e.removeAttribute('data-test-target'));
-             const e = ({expression}); if (e) e.setAttribute('data-test-target', '1'); return !!e;"
-        );
-        let mut attempts = 0;
-        loop {
-            assert_eq!(self.js(&mark).await, json!(true), "no {what} on the page");
-            let outcome = match self.client.find(Locator::Css("[data-test-target]")).await {
-                Ok(element) => element.click().await,
-                Err(error) => Err(error),
-            };
-            match outcome {
-                Ok(()) => break,
-                Err(fantoccini::error::CmdError::Standard(error))
-                    if matches!(
-                        error.error,
-                        fantoccini::error::ErrorStatus::StaleElementReference
-                            | fantoccini::error::ErrorStatus::NoSuchElement
-                    ) && attempts < 10 =>
-                {
-                    attempts += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
                 Err(error) => panic!("click {what}: {error}"),
             }
         }
-        self.js("document.querySelector('[data-test-target]')?.removeAttribute('data-test-target'); return null").await;
     }
 
     /// Clicks the button whose visible text is `text` inside `scope` (a CSS selector).
