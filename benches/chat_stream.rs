@@ -356,9 +356,7 @@ async fn memories_scenario() {
     assert_eq!(texts.len(), user_count * per_user, "not that many distinct statements");
     let model = assistant::embed::MiniLmEmbedder::load(&model_dir).expect("load the model");
     let info = assistant::embed::Embedder::info(&model).clone();
-    let cache_path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("chat-stream-embeddings-{}.bin", info.name.replace(['/', ' '], "_")));
-    let mut cache = embedding_cache::EmbeddingCache::open(cache_path, info.dimensions);
+    let mut cache = embedding_cache::EmbeddingCache::for_model("chat-stream-embeddings", &model).await;
     let (vectors, fresh, embed_seconds) = cache.embed(&model, &texts).await;
     drop(model);
     let seeding = Instant::now();

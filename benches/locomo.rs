@@ -9,7 +9,7 @@
 //! The ranking's constants are chosen on conversations 0-4 (the tuning half: `BENCH_GRID` sweeps
 //! them there) and the figure that counts is the one on conversations 5-9, which no choice looked
 //! at. Embeddings of the turns and questions are cached in the target directory
-//! (`locomo-embeddings-<model>-<engine>.bin`), so a second run does not embed for a minute.
+//! (`locomo-embeddings-<model>-<engine>-<fingerprint of a probe vector>.bin`), so a second run does not embed for a minute.
 //!
 //! Run: `scripts/fetch-model.sh && cargo bench --bench locomo`
 //! (`EMBEDDING_MODEL_DIR` / `LOCOMO_PATH` to point elsewhere;
@@ -141,10 +141,8 @@ async fn main() {
         std::env::var("EMBEDDING_MODEL_DIR").map(PathBuf::from).unwrap_or(root.join("data/models/all-MiniLM-L6-v2"));
     let model = MiniLmEmbedder::load(&model_dir).expect("the model (run scripts/fetch-model.sh)");
     let conversations = load(&path);
-    let cache_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(
-        format!("locomo-embeddings-{}-{:?}.bin", model.info().name, model.engine()).replace(['/', ' ', '(', ')'], "_"),
-    );
-    let mut cache = EmbeddingCache::open(cache_path.clone(), model.info().dimensions);
+    let mut cache = EmbeddingCache::for_model("locomo-embeddings", &model).await;
+    let cache_path = cache.path.clone();
 
     let (mut embedded, mut embed_time, mut search_times) = (0usize, 0.0f64, Vec::new());
     let mut prepared: Vec<Prepared> = Vec::new();

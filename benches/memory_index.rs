@@ -12,7 +12,7 @@
 //! The 10k/100k memories are distinct texts — every LoCoMo turn, then generated one-sentence
 //! statements — each embedded by the model, written to SQL directly (ingesting 100k through the
 //! API is what the ingest figure measures at small scale). Their vectors are cached in the target
-//! directory (`memory-index-embeddings.bin`): the first run embeds 100k texts (~10 minutes on two
+//! directory (`memory-index-embeddings-*.bin`, keyed by the forward pass): the first run embeds 100k texts (~10 minutes on two
 //! cores), later runs none.
 //!
 //! Run: `scripts/fetch-model.sh && cargo bench --bench memory_index`
@@ -200,9 +200,7 @@ async fn main() {
     texts.extend(statements().take(largest.saturating_sub(texts.len())));
     texts.truncate(largest);
     let model = MiniLmEmbedder::load(&model_dir).expect("the model (run scripts/fetch-model.sh)");
-    let cache_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("memory-index-embeddings-{}.bin", model.info().name.replace(['/', ' '], "_")));
-    let mut cache = EmbeddingCache::open(cache_path, model.info().dimensions);
+    let mut cache = EmbeddingCache::for_model("memory-index-embeddings", &model).await;
     let (vectors, fresh, seconds) = cache.embed(&model, &texts).await;
     if fresh > 0 {
         println!(

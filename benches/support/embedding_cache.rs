@@ -6,16 +6,29 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use assistant::embed::Embedder;
+use assistant::embed::{Embedder, MiniLmEmbedder};
 
 /// Vectors of texts embedded before, kept in one file: (length, UTF-8 text, the f32s) per entry.
 pub struct EmbeddingCache {
-    path: PathBuf,
+    pub path: PathBuf,
     vectors: HashMap<String, Vec<f32>>,
     dimensions: usize,
 }
 
 impl EmbeddingCache {
+    /// The cache `<stem>-<model>-<engine>-<fingerprint>.bin` in the target directory, the
+    /// fingerprint that of the vector of a probe text, so that a changed forward pass (a new
+    /// kernel, another weight format) never reuses vectors another one computed.
+    pub async fn for_model(stem: &str, model: &MiniLmEmbedder) -> Self {
+        let probe = model.embed(&["a probe of the forward pass".to_owned()]).await.expect("embed the probe");
+        let fingerprint = probe[0]
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3));
+        let name = format!("{stem}-{}-{:?}-{fingerprint:016x}.bin", model.info().name, model.engine())
+            .replace(['/', ' ', '(', ')'], "_");
+        Self::open(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name), model.info().dimensions)
+    }
+
     pub fn open(path: PathBuf, dimensions: usize) -> Self {
         let mut vectors = HashMap::new();
         if let Ok(bytes) = std::fs::read(&path) {
