@@ -12,17 +12,19 @@ RUN apt-get update \
 COPY Cargo.toml Cargo.lock ./
 COPY entity/Cargo.toml entity/
 COPY migration/Cargo.toml migration/
-RUN mkdir -p src entity/src migration/src \
- && echo 'fn main() {}' > src/main.rs && touch src/lib.rs entity/src/lib.rs migration/src/lib.rs \
+COPY minilm/Cargo.toml minilm/
+RUN mkdir -p src entity/src migration/src minilm/src \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs entity/src/lib.rs migration/src/lib.rs minilm/src/lib.rs \
  && echo 'fn main() {}' > migration/src/main.rs \
  && cargo build --release --locked --bin assistant \
- && rm -rf src entity/src migration/src
+ && rm -rf src entity/src migration/src minilm/src
 
 COPY src src
 COPY entity/src entity/src
 COPY migration/src migration/src
+COPY minilm/src minilm/src
 # Make sure cargo sees the real sources as newer than the stubs.
-RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs \
+RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs minilm/src/lib.rs \
  && cargo build --release --locked --bin assistant \
  && ./target/release/assistant fetch-model /model
 

@@ -1,147 +1,251 @@
-//! The BERT encoder of all-MiniLM-L6-v2, written for short inputs on the CPU: the query, key and
-//! value projections of a layer are one matrix product, and the linear layers run on the
-//! flattened `[tokens, hidden]` rows, through [`kernel::linear`] for a few rows (a query, a short
-//! batch) and candle's matmul beyond.
+//! The BERT encoder of all-MiniLM-L6-v2 (and of any BERT of its shape), written for the CPU on
+//! plain slices: candle only reads the weights. Texts are not padded: their tokens are laid end to end as the rows of every
+//! linear layer (the query, key and value projections one product, through [`kernel`]), and
+//! attention runs within each text. The mean of each text's last hidden states is returned.
 
-use candle_core::{DType, Module, Result, Storage, Tensor};
-use candle_nn::{Embedding, LayerNorm, VarBuilder};
+use candle_core::Result;
+use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
+use pulp::Arch;
+use rayon::prelude::*;
 
-use super::kernel;
+mod kernel;
 
-struct Linear {
-    /// `[out, in]`, as PyTorch stores it.
-    weight: Tensor,
-    bias: Tensor,
-    /// `bias` as a slice, for [`kernel::linear`].
-    bias_values: Vec<f32>,
+use kernel::{Epilogue, Linear};
+
+struct Norm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
 }
 
-impl Linear {
-    fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
-        let weight = weight.contiguous()?;
-        let bias_values = bias.to_vec1::<f32>()?;
-        Ok(Self { weight, bias, bias_values })
+impl Norm {
+    fn load(vb: VarBuilder, hidden: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(hidden, "weight")?.to_vec1()?,
+            bias: vb.get(hidden, "bias")?.to_vec1()?,
+            eps: eps as f32,
+        })
     }
 
-    fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
-        Self::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?)
-    }
-
-    /// `xs` is `[rows, in]`.
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let rows = xs.dim(0)?;
-        if rows <= kernel::MAX_ROWS {
-            let (storage, layout) = self.weight.storage_and_layout();
-            let Storage::Cpu(cpu) = &*storage else {
-                return Err(candle_core::Error::Msg("the encoder runs on the CPU".into()));
-            };
-            let weight = &cpu.as_slice::<f32>()?[layout.start_offset()..][..self.weight.elem_count()];
-            let y = kernel::linear(&xs.flatten_all()?.to_vec1::<f32>()?, rows, weight, &self.bias_values);
-            return Tensor::from_vec(y, (rows, self.bias_values.len()), xs.device());
-        }
-        xs.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    /// Normalises each row of `xs` in place.
+    fn apply(&self, arch: Arch, xs: &mut [f32]) {
+        let hidden = self.weight.len();
+        arch.dispatch(|| {
+            for row in xs.chunks_exact_mut(hidden) {
+                let mean = sum(row) / hidden as f32;
+                row.iter_mut().for_each(|v| *v -= mean);
+                let variance = dot(row, row) / hidden as f32;
+                let scale = 1.0 / (variance + self.eps).sqrt();
+                for ((v, w), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
+                    *v = *v * scale * w + b;
+                }
+            }
+        })
     }
 }
 
 struct Layer {
     qkv: Linear,
     attention_out: Linear,
-    attention_norm: LayerNorm,
+    attention_norm: Norm,
     up: Linear,
     down: Linear,
-    output_norm: LayerNorm,
+    output_norm: Norm,
 }
 
 pub struct Encoder {
-    words: Embedding,
-    positions: Embedding,
-    token_types: Embedding,
-    embeddings_norm: LayerNorm,
+    /// `[vocabulary, hidden]`, `[positions, hidden]`, `[token types, hidden]`.
+    words: Vec<f32>,
+    positions: Vec<f32>,
+    token_types: Vec<f32>,
+    embeddings_norm: Norm,
     layers: Vec<Layer>,
     heads: usize,
     hidden: usize,
+}
+
+/// One tokenised text: its word-piece ids and token type ids, without padding.
+pub struct Tokens<'a> {
+    pub ids: &'a [u32],
+    pub type_ids: &'a [u32],
 }
 
 impl Encoder {
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
         let hidden = config.hidden_size;
-        let norm = |vb: VarBuilder| candle_nn::layer_norm(hidden, config.layer_norm_eps, vb);
+        if config.num_attention_heads == 0 || !hidden.is_multiple_of(config.num_attention_heads) {
+            return Err(candle_core::Error::Msg("hidden_size is not a multiple of num_attention_heads".into()));
+        }
+        let eps = config.layer_norm_eps;
+        let linear = |vb: VarBuilder, inputs: usize, outputs: usize| -> Result<Linear> {
+            let weight = vb.get((outputs, inputs), "weight")?.flatten_all()?.to_vec1::<f32>()?;
+            Ok(Linear::new(&weight, vb.get(outputs, "bias")?.to_vec1()?))
+        };
+        let table = |vb: VarBuilder, rows: usize| -> Result<Vec<f32>> {
+            vb.get((rows, hidden), "weight")?.flatten_all()?.to_vec1()
+        };
         let embeddings = vb.pp("embeddings");
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for n in 0..config.num_hidden_layers {
             let layer = vb.pp(format!("encoder.layer.{n}"));
             let attention = layer.pp("attention.self");
-            let part = |name: &str| -> Result<(Tensor, Tensor)> {
-                Ok((attention.pp(name).get((hidden, hidden), "weight")?, attention.pp(name).get(hidden, "bias")?))
-            };
-            let (q, k, v) = (part("query")?, part("key")?, part("value")?);
-            let qkv = Linear::new(Tensor::cat(&[q.0, k.0, v.0], 0)?, Tensor::cat(&[q.1, k.1, v.1], 0)?)?;
+            let (mut weight, mut bias) = (Vec::with_capacity(3 * hidden * hidden), Vec::with_capacity(3 * hidden));
+            for part in ["query", "key", "value"] {
+                let vb = attention.pp(part);
+                weight.extend(vb.get((hidden, hidden), "weight")?.flatten_all()?.to_vec1::<f32>()?);
+                bias.extend(vb.get(hidden, "bias")?.to_vec1::<f32>()?);
+            }
             layers.push(Layer {
-                qkv,
-                attention_out: Linear::load(layer.pp("attention.output.dense"), hidden, hidden)?,
-                attention_norm: norm(layer.pp("attention.output.LayerNorm"))?,
-                up: Linear::load(layer.pp("intermediate.dense"), hidden, config.intermediate_size)?,
-                down: Linear::load(layer.pp("output.dense"), config.intermediate_size, hidden)?,
-                output_norm: norm(layer.pp("output.LayerNorm"))?,
+                qkv: Linear::new(&weight, bias),
+                attention_out: linear(layer.pp("attention.output.dense"), hidden, hidden)?,
+                attention_norm: Norm::load(layer.pp("attention.output.LayerNorm"), hidden, eps)?,
+                up: linear(layer.pp("intermediate.dense"), hidden, config.intermediate_size)?,
+                down: linear(layer.pp("output.dense"), config.intermediate_size, hidden)?,
+                output_norm: Norm::load(layer.pp("output.LayerNorm"), hidden, eps)?,
             });
         }
         Ok(Self {
-            words: candle_nn::embedding(config.vocab_size, hidden, embeddings.pp("word_embeddings"))?,
-            positions: candle_nn::embedding(
-                config.max_position_embeddings,
-                hidden,
-                embeddings.pp("position_embeddings"),
-            )?,
-            token_types: candle_nn::embedding(config.type_vocab_size, hidden, embeddings.pp("token_type_embeddings"))?,
-            embeddings_norm: norm(embeddings.pp("LayerNorm"))?,
+            words: table(embeddings.pp("word_embeddings"), config.vocab_size)?,
+            positions: table(embeddings.pp("position_embeddings"), config.max_position_embeddings)?,
+            token_types: table(embeddings.pp("token_type_embeddings"), config.type_vocab_size)?,
+            embeddings_norm: Norm::load(embeddings.pp("LayerNorm"), hidden, eps)?,
             layers,
             heads: config.num_attention_heads,
             hidden,
         })
     }
 
-    /// The last hidden states, `[batch, tokens, hidden]`, for `ids`, `type_ids` and `mask`
-    /// (`[batch, tokens]`, u32; the mask 1 for real tokens, 0 for padding).
-    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (batch, tokens) = ids.dims2()?;
-        let (hidden, heads) = (self.hidden, self.heads);
-        let head_size = hidden / heads;
-        let rows = batch * tokens;
-        let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
-        let mut xs = (self.words.forward(&ids.flatten_all()?)?
-            + self.token_types.forward(&type_ids.flatten_all()?)?)?
-        .reshape((batch, tokens, hidden))?
-        .broadcast_add(&self.positions.forward(&positions)?)?
-        .reshape((rows, hidden))?;
-        xs = self.embeddings_norm.forward(&xs)?;
-        // Padding gets a large negative score before the softmax; a batch of one has none.
-        let padding = if batch > 1 {
-            let mask = mask.to_dtype(DType::F32)?;
-            Some(((mask - 1.0)? * 1e4)?.reshape((batch, 1, 1, tokens))?)
-        } else {
-            None
-        };
-        let scale = 1.0 / (head_size as f64).sqrt();
-        for layer in &self.layers {
-            let qkv = layer
-                .qkv
-                .forward(&xs)?
-                .reshape((batch, tokens, 3, heads, head_size))?
-                .permute((2, 0, 3, 1, 4))?
-                .contiguous()?;
-            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-            let mut scores = (q.matmul(&k.t()?)? * scale)?;
-            if let Some(padding) = &padding {
-                scores = scores.broadcast_add(padding)?;
+    /// The mean of each text's last hidden states (not normalised).
+    pub fn forward(&self, texts: &[Tokens]) -> Result<Vec<Vec<f32>>> {
+        let hidden = self.hidden;
+        let arch = Arch::new();
+        let lengths: Vec<usize> = texts.iter().map(|t| t.ids.len()).collect();
+        let rows: usize = lengths.iter().sum();
+        let mut xs = Vec::with_capacity(rows * hidden);
+        for text in texts {
+            if text.type_ids.len() != text.ids.len() {
+                return Err(candle_core::Error::Msg("ids and type ids differ in length".into()));
             }
-            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probabilities.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((rows, hidden))?;
-            let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &xs)?)?;
-            let expanded = layer.up.forward(&attended)?.gelu_erf()?;
-            xs = layer.output_norm.forward(&(layer.down.forward(&expanded)? + &attended)?)?;
+            for (position, (&id, &kind)) in text.ids.iter().zip(text.type_ids).enumerate() {
+                let (word, place, kind) = (
+                    row(&self.words, hidden, id as usize, "token id")?,
+                    row(&self.positions, hidden, position, "position")?,
+                    row(&self.token_types, hidden, kind as usize, "token type")?,
+                );
+                xs.extend(word.iter().zip(place).zip(kind).map(|((a, b), c)| a + b + c));
+            }
         }
-        xs.reshape((batch, tokens, hidden))
+        self.embeddings_norm.apply(arch, &mut xs);
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(&xs, Epilogue::None);
+            let context = self.attention(arch, &qkv, &lengths);
+            let mut attended = layer.attention_out.forward(&context, Epilogue::Add(&xs));
+            layer.attention_norm.apply(arch, &mut attended);
+            let expanded = layer.up.forward(&attended, Epilogue::Gelu);
+            xs = layer.down.forward(&expanded, Epilogue::Add(&attended));
+            layer.output_norm.apply(arch, &mut xs);
+        }
+        let mut pooled = Vec::with_capacity(texts.len());
+        let mut rest = xs.as_slice();
+        for &length in &lengths {
+            let (text, after) = rest.split_at(length * hidden);
+            rest = after;
+            let mut mean = vec![0.0; hidden];
+            for row in text.chunks_exact(hidden) {
+                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+            }
+            mean.iter_mut().for_each(|m| *m /= length.max(1) as f32);
+            pooled.push(mean);
+        }
+        Ok(pooled)
     }
+
+    /// Self-attention within each text: `qkv` is `[rows, 3 × hidden]` (queries, keys, values),
+    /// the texts' rows end to end; returns the context, `[rows, hidden]`.
+    fn attention(&self, arch: Arch, qkv: &[f32], lengths: &[usize]) -> Vec<f32> {
+        let hidden = self.hidden;
+        let mut context = vec![0.0; qkv.len() / 3];
+        let mut work = Vec::with_capacity(lengths.len());
+        let (mut qkv_rest, mut context_rest) = (qkv, context.as_mut_slice());
+        for &length in lengths {
+            let (text_qkv, after) = qkv_rest.split_at(length * 3 * hidden);
+            let (text_context, context_after) = std::mem::take(&mut context_rest).split_at_mut(length * hidden);
+            (qkv_rest, context_rest) = (after, context_after);
+            work.push((text_qkv, text_context));
+        }
+        let attend = |(qkv, context): (&[f32], &mut [f32])| arch.dispatch(|| self.attend(qkv, context));
+        if work.len() == 1 {
+            work.into_iter().for_each(attend);
+        } else {
+            work.into_par_iter().for_each(attend);
+        }
+        context
+    }
+
+    /// Attention over one text's rows.
+    #[inline(always)]
+    fn attend(&self, qkv: &[f32], context: &mut [f32]) {
+        let (hidden, heads) = (self.hidden, self.heads);
+        let size = hidden / heads;
+        let length = context.len() / hidden;
+        let scale = 1.0 / (size as f32).sqrt();
+        let mut scores = vec![0.0f32; length];
+        for head in 0..heads {
+            let slice = |row: usize, part: usize| &qkv[row * 3 * hidden + part * hidden + head * size..][..size];
+            for t in 0..length {
+                let query = slice(t, 0);
+                let mut max = f32::NEG_INFINITY;
+                for (s, score) in scores.iter_mut().enumerate() {
+                    *score = dot(query, slice(s, 1)) * scale;
+                    max = max.max(*score);
+                }
+                let mut total = 0.0;
+                for score in &mut scores {
+                    *score = (*score - max).exp();
+                    total += *score;
+                }
+                let out = &mut context[t * hidden + head * size..][..size];
+                for (s, score) in scores.iter().enumerate() {
+                    let weight = score / total;
+                    out.iter_mut().zip(slice(s, 2)).for_each(|(o, v)| *o += weight * v);
+                }
+            }
+        }
+    }
+}
+
+/// Row `index` of a `[_, hidden]` table.
+fn row<'a>(table: &'a [f32], hidden: usize, index: usize, what: &str) -> Result<&'a [f32]> {
+    table
+        .get(index * hidden..(index + 1) * hidden)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{what} {index} is beyond the model's table")))
+}
+
+/// In eight lanes, so the compiler can keep them in one vector register (a float sum in order
+/// cannot be vectorised).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    for (a, b) in a8.iter().zip(b8) {
+        for i in 0..8 {
+            lanes[i] += a[i] * b[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum::<f32>()
+}
+
+#[inline(always)]
+fn sum(a: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, rest) = a.as_chunks::<8>();
+    for a in a8 {
+        for i in 0..8 {
+            lanes[i] += a[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
 }

@@ -1,6 +1,7 @@
 //! all-MiniLM-L6-v2 run by candle on the CPU: mean pooling over the attention mask, then L2
-//! normalisation, as sentence-transformers does. Texts are batched by similar length, so little
-//! work is spent on padding, and run in `spawn_blocking` so the async workers stay free.
+//! normalisation, as sentence-transformers does. Texts are batched by similar length (our encoder
+//! takes each at its own length; the reference pads a batch to its longest), and run on rayon's
+//! pool so the async workers stay free.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use minilm::{Encoder, Tokens};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::encoder::Encoder;
 use super::{Embedder, EmbedderInfo, normalise};
 
 /// Texts per forward pass.
@@ -25,7 +26,7 @@ const MAX_TOKENS: usize = 256;
 pub enum Engine {
     /// candle-transformers' BERT, f32.
     Reference,
-    /// Our encoder (`encoder.rs`).
+    /// Our encoder (the `minilm` crate): no padding, weights in bf16.
     Encoder,
 }
 
@@ -90,23 +91,36 @@ impl Model {
     fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         let encodings =
             self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
-        let rows = |f: fn(&tokenizers::Encoding) -> &[u32]| -> anyhow::Result<Tensor> {
-            let rows = encodings.iter().map(|e| Tensor::new(f(e), &self.device)).collect::<Result<Vec<_>, _>>()?;
-            Ok(Tensor::stack(&rows, 0)?)
+        let mut vectors = match &self.bert {
+            Forward::Encoder(encoder) => {
+                // Our encoder takes each text at its own length: the real tokens are the ones
+                // before the padding.
+                let texts: Vec<Tokens> = encodings
+                    .iter()
+                    .map(|e| {
+                        let length = e.get_attention_mask().iter().take_while(|&&m| m == 1).count();
+                        Tokens { ids: &e.get_ids()[..length], type_ids: &e.get_type_ids()[..length] }
+                    })
+                    .collect();
+                encoder.forward(&texts)?
+            }
+            Forward::Reference(bert) => {
+                let rows = |f: fn(&tokenizers::Encoding) -> &[u32]| -> anyhow::Result<Tensor> {
+                    let rows =
+                        encodings.iter().map(|e| Tensor::new(f(e), &self.device)).collect::<Result<Vec<_>, _>>()?;
+                    Ok(Tensor::stack(&rows, 0)?)
+                };
+                let ids = rows(|e| e.get_ids())?;
+                let type_ids = rows(|e| e.get_type_ids())?;
+                let mask = rows(|e| e.get_attention_mask())?;
+                let hidden = bert.forward(&ids, &type_ids, Some(&mask))?;
+                // Mean over the real tokens only.
+                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+                let counts = mask.sum(1)?;
+                summed.broadcast_div(&counts)?.to_vec2()?
+            }
         };
-        let ids = rows(|e| e.get_ids())?;
-        let type_ids = rows(|e| e.get_type_ids())?;
-        let mask = rows(|e| e.get_attention_mask())?;
-        let hidden = match &self.bert {
-            Forward::Reference(bert) => bert.forward(&ids, &type_ids, Some(&mask))?,
-            Forward::Encoder(encoder) => encoder.forward(&ids, &type_ids, &mask)?,
-        };
-        // Mean over the real tokens only.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?;
-        let pooled = summed.broadcast_div(&counts)?;
-        let mut vectors: Vec<Vec<f32>> = pooled.to_vec2()?;
         vectors.iter_mut().for_each(|v| normalise(v));
         Ok(vectors)
     }
@@ -148,8 +162,15 @@ impl Embedder for MiniLmEmbedder {
         let model = self.model.clone();
         let texts = texts.to_vec();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| model.embed_all(&texts)))
-            .await
-            .context("the embedding task panicked")?
+        let (done, result) = tokio::sync::oneshot::channel();
+        // On rayon's pool itself, where the encoder splits its products: the thread that runs
+        // the forward pass takes part in them and hands off once per call, where a blocking
+        // thread would wait on the pool for every product.
+        rayon::spawn(move || {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(|| model.embed_all(&texts))));
+            let _ = done.send(outcome.unwrap_or_else(|_| Err(anyhow::anyhow!("the embedding task panicked"))));
+        });
+        result.await.context("the embedding task was dropped")?
     }
 }

@@ -3,10 +3,8 @@
 //! says loudly that it is not a real model.
 
 mod batching;
-mod encoder;
 mod fallback;
 pub mod install;
-mod kernel;
 mod local;
 mod remote;
 
