@@ -142,7 +142,6 @@ async fn main() {
     let model = MiniLmEmbedder::load(&model_dir).expect("the model (run scripts/fetch-model.sh)");
     let conversations = load(&path);
     let mut cache = EmbeddingCache::for_model("locomo-embeddings", &model).await;
-    let cache_path = cache.path.clone();
 
     let (mut embedded, mut embed_time, mut search_times) = (0usize, 0.0f64, Vec::new());
     let mut prepared: Vec<Prepared> = Vec::new();
@@ -235,10 +234,10 @@ async fn main() {
         println!(
             "\nembedded {embedded} turns in {embed_time:.1}s ({:.0} texts/s), cached in {}",
             embedded as f64 / embed_time,
-            cache_path.display()
+            cache.path.display()
         );
     } else {
-        println!("\nembeddings from the cache ({})", cache_path.display());
+        println!("\nembeddings from the cache ({})", cache.path.display());
     }
     println!(
         "search over ~{} memories (candidates + both stages): p50 {:.2} ms, p99 {:.2} ms",

@@ -80,7 +80,7 @@ impl Linear {
         let arch = Arch::new();
         let task_columns = PANEL * PANELS_PER_TASK;
         // Each task fills its own columns, `[rows, columns]`; gathered into `[rows, out]` after.
-        let parts: Vec<Vec<f32>> = self
+        let parts: Vec<(usize, Vec<f32>)> = self
             .panels
             .par_chunks(k * PACKED * PANELS_PER_TASK)
             .enumerate()
@@ -98,13 +98,12 @@ impl Linear {
                     out,
                     part: &mut part,
                 });
-                part
+                (first, part)
             })
             .collect();
         let mut y = vec![0.0; rows * out];
-        for (task, part) in parts.iter().enumerate() {
-            let first = task * task_columns;
-            let columns = (out - first).min(task_columns);
+        for (first, part) in &parts {
+            let (first, columns) = (*first, part.len() / rows);
             for (y, part) in y.chunks_exact_mut(out).zip(part.chunks_exact(columns)) {
                 y[first..first + columns].copy_from_slice(part);
             }

@@ -21,11 +21,7 @@ struct Norm {
 
 impl Norm {
     fn load(vb: VarBuilder, hidden: usize, eps: f64) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get(hidden, "weight")?.to_vec1()?,
-            bias: vb.get(hidden, "bias")?.to_vec1()?,
-            eps: eps as f32,
-        })
+        Ok(Self { weight: values(&vb, hidden, "weight")?, bias: values(&vb, hidden, "bias")?, eps: eps as f32 })
     }
 
     /// Normalises each row of `xs` in place.
@@ -80,12 +76,9 @@ impl Encoder {
         }
         let eps = config.layer_norm_eps;
         let linear = |vb: VarBuilder, inputs: usize, outputs: usize| -> Result<Linear> {
-            let weight = vb.get((outputs, inputs), "weight")?.flatten_all()?.to_vec1::<f32>()?;
-            Ok(Linear::new(&weight, vb.get(outputs, "bias")?.to_vec1()?))
+            Ok(Linear::new(&values(&vb, (outputs, inputs), "weight")?, values(&vb, outputs, "bias")?))
         };
-        let table = |vb: VarBuilder, rows: usize| -> Result<Vec<f32>> {
-            vb.get((rows, hidden), "weight")?.flatten_all()?.to_vec1()
-        };
+        let table = |vb: VarBuilder, rows: usize| values(&vb, (rows, hidden), "weight");
         let embeddings = vb.pp("embeddings");
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for n in 0..config.num_hidden_layers {
@@ -94,8 +87,8 @@ impl Encoder {
             let (mut weight, mut bias) = (Vec::with_capacity(3 * hidden * hidden), Vec::with_capacity(3 * hidden));
             for part in ["query", "key", "value"] {
                 let vb = attention.pp(part);
-                weight.extend(vb.get((hidden, hidden), "weight")?.flatten_all()?.to_vec1::<f32>()?);
-                bias.extend(vb.get(hidden, "bias")?.to_vec1::<f32>()?);
+                weight.extend(values(&vb, (hidden, hidden), "weight")?);
+                bias.extend(values(&vb, hidden, "bias")?);
             }
             layers.push(Layer {
                 qkv: Linear::new(&weight, bias),
@@ -214,6 +207,11 @@ impl Encoder {
             }
         }
     }
+}
+
+/// The tensor `name` of `vb`, of `shape`, flattened.
+fn values(vb: &VarBuilder, shape: impl Into<candle_core::Shape>, name: &str) -> Result<Vec<f32>> {
+    vb.get(shape, name)?.flatten_all()?.to_vec1()
 }
 
 /// Row `index` of a `[_, hidden]` table.

@@ -63,7 +63,12 @@ impl MiniLmEmbedder {
         .context("config.json is not a BERT config")?;
         let mut tokenizer = Tokenizer::from_file(read("tokenizer.json"))
             .map_err(|e| anyhow::anyhow!("loading {}: {e}", read("tokenizer.json").display()))?;
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        // The reference takes a batch as one tensor, padded to its longest text; our encoder takes
+        // each text at its own length, so no padding at all (not even the file's own setting).
+        tokenizer.with_padding(
+            (engine == Engine::Reference)
+                .then(|| PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }),
+        );
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| anyhow::anyhow!("configuring truncation: {e}"))?;
@@ -93,15 +98,8 @@ impl Model {
             self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
         let mut vectors = match &self.bert {
             Forward::Encoder(encoder) => {
-                // Our encoder takes each text at its own length: the real tokens are the ones
-                // before the padding.
-                let texts: Vec<Tokens> = encodings
-                    .iter()
-                    .map(|e| {
-                        let length = e.get_attention_mask().iter().take_while(|&&m| m == 1).count();
-                        Tokens { ids: &e.get_ids()[..length], type_ids: &e.get_type_ids()[..length] }
-                    })
-                    .collect();
+                let texts: Vec<Tokens> =
+                    encodings.iter().map(|e| Tokens { ids: e.get_ids(), type_ids: e.get_type_ids() }).collect();
                 encoder.forward(&texts)?
             }
             Forward::Reference(bert) => {
